@@ -1,0 +1,170 @@
+"""Augmentations for IMU windows: small pure functions, vectorised over the batch.
+
+All take x: (B, T, C) (model units) and a torch.Generator `g` on x's device, and return a new
+tensor; the same generator state gives the same output. `length` (B,) is the number of real
+samples per window: samples past it stay zero.
+
+Weak: jitter, scale, time_shift (shared by both views). Strong: time_warp, magnitude_warp. Geometric: rotation of
+each device's sensor triads (accelerometer, gyroscope and magnetometer of one device turn
+together), either uniform over SO(3) or about the window's own gravity direction (which keeps
+the gravity component, and with it the sitting / standing / lying cue, unchanged).
+"""
+import math
+
+import torch
+
+
+def _time_valid(x, length):
+    """(B, T, 1) float mask of real samples."""
+    return (torch.arange(x.shape[1], device=x.device)[None, :, None] < length[:, None, None]).to(x.dtype)
+
+
+def jitter(x, length, g, sigma=0.05):
+    return x + sigma * torch.randn(x.shape, generator=g, device=x.device) * _time_valid(x, length)
+
+
+def scale(x, g, sigma=0.1):
+    """Per-sample, per-channel gain 1 + N(0, sigma)."""
+    return x * (1 + sigma * torch.randn((x.shape[0], 1, x.shape[2]), generator=g, device=x.device))
+
+
+def time_shift(x, length, g, max_frac=0.25):
+    """Circular shift of the real part of each window by up to max_frac of its length."""
+    B, T, C = x.shape
+    frac = (torch.rand(B, generator=g, device=x.device) * 2 - 1) * max_frac
+    k = (frac * length).long()                                          # (B,)
+    t = torch.arange(T, device=x.device)[None, :]
+    src = torch.remainder(t - k[:, None], length.clamp(min=1)[:, None])  # (B, T)
+    src = torch.where(t < length[:, None], src, t)
+    return torch.gather(x, 1, src[:, :, None].expand(B, T, C))
+
+
+def _smooth_curve(shape_bk, T, g, device, sigma):
+    """Random curve through K knots ~ 1 + N(0, sigma), linearly interpolated to T points.
+    shape_bk: (B, K[, C]) -> (B, T[, C])"""
+    knots = 1 + sigma * torch.randn(shape_bk, generator=g, device=device)
+    K = shape_bk[1]
+    pos = torch.linspace(0, K - 1, T, device=device)
+    lo = pos.floor().long().clamp(max=K - 2)
+    w = (pos - lo).view(1, T, *([1] * (len(shape_bk) - 2)))
+    return knots[:, lo] * (1 - w) + knots[:, lo + 1] * w
+
+
+def time_warp(x, length, g, sigma=0.2, knots=4):
+    """Smoothly speed up and slow down time within each window's real part."""
+    B, T, C = x.shape
+    speed = _smooth_curve((B, knots), T, g, x.device, sigma).clamp(min=0.2)      # (B, T)
+    speed = speed * _time_valid(x, length)[..., 0]
+    cum = torch.cumsum(speed, 1)
+    pos = (cum - cum[:, :1]) / (cum[:, -1:] - cum[:, :1]).clamp(min=1e-6) * (length[:, None] - 1).clamp(min=0)
+    lo = pos.floor().long().clamp(0, T - 1)
+    hi = (lo + 1).minimum((length[:, None] - 1).clamp(min=0))
+    w = (pos - lo).unsqueeze(-1)
+    out = torch.gather(x, 1, lo[..., None].expand(B, T, C)) * (1 - w) + \
+        torch.gather(x, 1, hi[..., None].expand(B, T, C)) * w
+    return out * _time_valid(x, length)
+
+
+def magnitude_warp(x, g, sigma=0.2, knots=4):
+    """Multiply each channel by a smooth random curve around 1."""
+    B, T, C = x.shape
+    return x * _smooth_curve((B, knots, C), T, g, x.device, sigma)
+
+
+# ------------------------------------------------------------------------- rotation
+
+def random_rotation(shape, g, device):
+    """Uniform random rotations from unit quaternions. shape (..,) -> (.., 3, 3), det +1"""
+    q = torch.randn((*shape, 4), generator=g, device=device)
+    q = q / q.norm(dim=-1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    R = torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+                     2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)
+    return R.view(*shape, 3, 3)
+
+
+def axis_rotation(axis, angle):
+    """Rotation by `angle` about unit `axis` (Rodrigues). axis (.., 3), angle (..) -> (.., 3, 3)"""
+    kx, ky, kz = axis.unbind(-1)
+    zero = torch.zeros_like(kx)
+    Kx = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).view(*axis.shape[:-1], 3, 3)
+    eye = torch.eye(3, device=axis.device, dtype=axis.dtype).expand_as(Kx)
+    s, c = torch.sin(angle)[..., None, None], torch.cos(angle)[..., None, None]
+    return eye + s * Kx + (1 - c) * (Kx @ Kx)
+
+
+def _gather_triads(x, triads):
+    """x (B, T, C), triads (B, G, 5) [cx, cy, cz, device, sensor] (-1 pad)
+    -> (B, T, G, 3) (zeros for padding triads), ok (B, G), flat channel index (B, G*3)
+    where padding triads point at an extra scratch channel C."""
+    B, T, C = x.shape
+    ok = triads[..., 0] >= 0
+    idx = torch.where(ok[..., None], triads[..., :3], torch.full_like(triads[..., :3], C)).reshape(B, -1)
+    x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
+    tri = torch.gather(x_ext, 2, idx[:, None, :].expand(B, T, idx.shape[1]))
+    return tri.view(B, T, -1, 3), ok, idx
+
+
+def gravity_axes(x, length, triads):
+    """Per device, the unit direction of its accelerometer's mean over the real window.
+    -> (B, D, 3) with D = max devices; zero where a device has no accelerometer."""
+    tri, ok, _ = _gather_triads(x, triads)                               # (B, T, G, 3)
+    mean = (tri * _time_valid(x, length)[..., None]).sum(1) / length.clamp(min=1)[:, None, None]  # (B, G, 3)
+    is_acc = ok & (triads[..., 4] == 0)
+    dev = triads[..., 3].clamp(min=0)
+    D = int(triads.shape[1])
+    axes = torch.zeros((x.shape[0], D, 3), device=x.device, dtype=x.dtype)
+    axes.scatter_add_(1, dev[..., None].expand(-1, -1, 3), mean * is_acc[..., None])
+    return axes / axes.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+def rotate_triads(x, triads, R):
+    """Apply rotation R[b, device] to every triad of that device.
+    x (B, T, C), triads (B, G, 5), R (B, D, 3, 3) -> (B, T, C)"""
+    B, T, C = x.shape
+    tri, ok, idx = _gather_triads(x, triads)
+    Rg = torch.gather(R, 1, triads[..., 3].clamp(min=0)[..., None, None].expand(-1, -1, 3, 3))  # (B, G, 3, 3)
+    rot = torch.einsum('bgij,btgj->btgi', Rg, tri).reshape(B, T, -1)    # (B, T, G*3)
+    x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
+    return x_ext.scatter(2, idx[:, None, :].expand(B, T, idx.shape[1]), rot)[..., :C]
+
+
+def rotate(x, length, triads, g, mode='so3'):
+    """Random rotation per (sample, device). mode 'so3': uniform over SO(3); 'gravity': about
+    the device's own gravity direction (uniform angle), so the gravity component is unchanged.
+    A device without an accelerometer has no gravity estimate and gets a uniform SO(3)
+    rotation in 'gravity' mode. 'none': identity."""
+    if mode == 'none':
+        return x
+    B, D = x.shape[0], triads.shape[1]
+    R = random_rotation((B, D), g, x.device).to(x.dtype)
+    if mode == 'gravity':
+        axes = gravity_axes(x, length, triads)
+        angle = torch.rand((B, D), generator=g, device=x.device) * 2 * math.pi
+        Rg = axis_rotation(axes, angle.to(x.dtype))
+        has = axes.norm(dim=-1) > 0.5
+        R = torch.where(has[..., None, None], Rg, R)
+    elif mode != 'so3':
+        raise ValueError(f"rotation mode must be 'so3', 'gravity' or 'none', got {mode!r}")
+    return rotate_triads(x, triads, R)
+
+
+def channel_shuffle(x, channel_mask, g):
+    """Random permutation of each sample's real channels. Returns x (B, T, C) and perm (B, C)
+    so callers can permute per-channel metadata the same way (x_new[..., j] = x[..., perm[j]]).
+    Our encoder is channel-order equivariant, so this only matters for models that are not."""
+    B, T, C = x.shape
+    noise = torch.rand((B, C), generator=g, device=x.device).masked_fill(~channel_mask, 2.0)
+    perm = noise.argsort(1)
+    return torch.gather(x, 2, perm[:, None, :].expand(B, T, C)), perm
+
+
+def weak(x, length, g, jitter_sigma=0.05, scale_sigma=0.1):
+    """Jitter and scale. (Time shift is applied to both views alike, before this, so that patch
+    p of one view still shows the same moment as patch p of the other.)"""
+    return jitter(scale(x, g, scale_sigma), length, g, jitter_sigma)
+
+
+def strong(x, length, g, warp_sigma=0.2, mag_sigma=0.2):
+    return magnitude_warp(time_warp(x, length, g, warp_sigma), g, mag_sigma) * _time_valid(x, length)

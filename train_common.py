@@ -1,0 +1,248 @@
+"""What both training scripts share: shell overrides, device and AMP set-up, the LR schedule,
+RNG capture, atomic checkpoints that resume exactly, and the run folder with its plots."""
+import ast
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+CHECKPOINT_FORMAT = 1
+
+
+# ------------------------------------------------------------------------ configuration
+
+def configure(defaults, argv=None):
+    """Upper-case constants -> namespace, with `--name=value` overrides from the shell.
+
+    Names are the lower-case constant names; values are parsed as Python literals and must
+    have the default's type (an int is accepted for a float). `--resume PATH` (or
+    `--resume=PATH`) is returned separately. Unknown names and wrong types exit with a message.
+    """
+    cfg = {k: v for k, v in defaults.items() if k.isupper()}
+    argv = sys.argv[1:] if argv is None else list(argv)
+    resume = None
+    valid = ', '.join(f'--{k.lower()}' for k in cfg)
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ('-h', '--help'):
+            print('options (current value):')
+            for k, v in cfg.items():
+                print(f'  --{k.lower()}={v!r}')
+            print('  --resume PATH   continue a run from its latest.pt (or any checkpoint)')
+            raise SystemExit(0)
+        if arg == '--resume' or arg.startswith('--resume='):
+            if '=' in arg:
+                resume = arg.split('=', 1)[1]
+            elif i + 1 < len(argv):
+                resume, i = argv[i + 1], i + 1
+            else:
+                raise SystemExit('error: --resume needs a checkpoint path')
+        elif arg.startswith('--') and '=' in arg:
+            key, text = arg[2:].split('=', 1)
+            key = key.upper().replace('-', '_')
+            if key not in cfg:
+                raise SystemExit(f'error: unknown option --{key.lower()}; valid options: {valid}, --resume')
+            cfg[key] = _parse_value(key, text, cfg[key])
+        else:
+            raise SystemExit(f'error: cannot parse argument {arg!r}; use --name=value (valid: {valid}, --resume)')
+        i += 1
+    return SimpleNamespace(**cfg), resume
+
+
+def _parse_value(key, text, default):
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text                                                   # bare strings
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, str):                                     # --datasets=hapt,uci_har
+            value = [v for v in value.split(',') if v]
+        ok = isinstance(value, (list, tuple))
+        value = list(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise SystemExit(f'error: --{key.lower()} expects {type(default).__name__} '
+                         f'(like {default!r}), got {text!r}')
+    return value
+
+
+def as_dict(cfg):
+    return dict(vars(cfg))
+
+
+# ------------------------------------------------------------------------ device
+
+def setup_device(seed):
+    """Device, autocast context and GradScaler: AMP FP16 on CUDA, plain fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    device = torch.device('cuda' if cuda else 'cpu')
+    torch.manual_seed(seed)
+    random.seed(seed)
+    ctx = torch.autocast('cuda', dtype=torch.float16) if cuda else nullcontext()
+    scaler = torch.amp.GradScaler('cuda', enabled=cuda)
+    return device, ctx, scaler
+
+
+def get_lr(step, total_steps, warmup_steps, base_lr, min_lr):
+    """Linear warm-up then cosine decay: a pure function of the step, so resume needs no state."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def step_generator(device, seed, step, stream=0):
+    """The generator for augmentation and masking at one step: a pure function of (seed, step)."""
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) * 8 + stream)
+
+
+# ------------------------------------------------------------------------ checkpoints
+
+def rng_state():
+    """Every RNG the loop touches, as types torch.load(weights_only=True) accepts."""
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state['torch'])
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def save_checkpoint(obj, path):
+    """Write atomically: a temporary file in the same folder, flushed, then renamed over `path`.
+    A process killed mid-save leaves the previous file intact."""
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path, kinds):
+    """Load with weights_only=True; fail clearly on a missing file or a checkpoint of another kind."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f'error: checkpoint {path} does not exist (refusing to start from scratch)')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:                                            # truncated, pickled objects...
+        raise SystemExit(f'error: {path} is not a loadable checkpoint: {e}') from None
+    if not isinstance(ckpt, dict) or ckpt.get('kind') not in kinds:
+        kind = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise SystemExit(f'error: {path} is a {kind!r} checkpoint; expected one of {list(kinds)}')
+    return ckpt
+
+
+def find_latest(root, name='best.pt'):
+    """Newest `name` under root/*/ by run folder name (timestamps sort), or None."""
+    runs = sorted(Path(root).glob(f'*/{name}'))
+    return runs[-1] if runs else None
+
+
+# ------------------------------------------------------------------------ run folder
+
+def make_run_dir(root, cfg_dict, resume_dir=None):
+    """training_output/<stage>/<timestamp>/ with config.yaml and plots/."""
+    import yaml
+    run = Path(resume_dir) if resume_dir else Path(root) / time.strftime('%Y%m%d_%H%M%S')
+    if not resume_dir:
+        base, k = run, 1
+        while run.exists():                                           # two runs in one second
+            run, k = Path(f'{base}_{k}'), k + 1
+    (run / 'plots').mkdir(parents=True, exist_ok=True)
+    with open(run / 'config.yaml', 'w') as f:
+        yaml.safe_dump(cfg_dict, f, sort_keys=False)
+    return run
+
+
+class History:
+    """Per-epoch and per-log-step metrics, written to plots/metrics.json and drawn as PNGs."""
+
+    def __init__(self, run_dir, state=None):
+        self.run_dir = Path(run_dir)
+        self.epochs = list((state or {}).get('epochs', []))
+        self.steps = list((state or {}).get('steps', []))
+
+    def state(self):
+        return {'epochs': self.epochs, 'steps': self.steps}
+
+    def write(self, extra_plots=()):
+        plots = self.run_dir / 'plots'
+        with open(plots / 'metrics.json', 'w') as f:
+            json.dump(self.state(), f, indent=1)
+        draw_plots(self.epochs, self.steps, plots, extra_plots)
+
+
+def draw_plots(epochs, steps, folder, extra_plots=()):
+    """overall_loss.png, loss_components.png, per_dataset_losses.png (+ extra (file, keys, title))."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    ep = [e['epoch'] for e in epochs]
+
+    def panel(fname, title, series, ylabel='loss'):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for label, xs, ys, style in series:
+            if ys:
+                ax.plot(xs, ys, style, label=label, alpha=0.35 if style == '-' and 'step' in label else 1.0)
+        ax.set(title=title, xlabel='epoch', ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(folder / fname, dpi=110)
+        plt.close(fig)
+
+    def col(key):
+        return [e.get(key) for e in epochs if e.get(key) is not None], [e['epoch'] for e in epochs if e.get(key) is not None]
+
+    def line(label, key, style):
+        ys, xs = col(key)
+        return (label, xs, ys, style)
+
+    panel('overall_loss.png', 'Total loss', [
+        ('train (per logged step)', [s['epoch'] for s in steps], [s['loss'] for s in steps], '-'),
+        line('train (epoch mean)', 'train_loss', 'o-'), line('validation', 'val_loss', 's--')])
+    comps = sorted({k[len('train_'):] for e in epochs for k in e if k.startswith('train_') and k != 'train_loss'
+                    and not k.startswith('train_ds_')})
+    panel('loss_components.png', 'Loss components', [s for c in comps for s in (
+        line(f'{c} train', f'train_{c}', 'o-'), line(f'{c} val', f'val_{c}', 's--'))])
+    names = sorted({k.split('ds_', 1)[1] for e in epochs for k in e if '_ds_' in k})
+    panel('per_dataset_losses.png', 'Loss per dataset', [s for n in names for s in (
+        line(f'{n} train', f'train_ds_{n}', 'o-'), line(f'{n} val', f'val_ds_{n}', 's--'))])
+    for fname, keys, title, ylabel in extra_plots:
+        panel(fname, title, [line(k, k, 'o-') for k in keys], ylabel)
+    del ep
+
+
+def progress(iterable, total, desc, disable=False):
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, disable=disable, leave=False)
