@@ -119,8 +119,6 @@ def pretrain_loss(pred, target, z1, z2, mask, valid, mae_weight=1.0, contrastive
                   temperature=0.2):
     """total = mae_weight * MAE + contrastive_weight * patch InfoNCE.
     Returns total and a dict of the parts (tensors; call .item() only when logging)."""
-    mae, mae_num, mae_den = masked_mse(pred, target, mask)
-    con, con_num, con_den = patch_infonce(z1, z2, valid, temperature)
-    total = mae_weight * mae + contrastive_weight * con
-    return total, {'mae': mae, 'contrastive': con, 'mae_num': mae_num, 'mae_den': mae_den,
-                   'con_num': con_num, 'con_den': con_den}
+    mae = masked_mse(pred, target, mask)[0]
+    con = patch_infonce(z1, z2, valid, temperature)[0]
+    return mae_weight * mae + contrastive_weight * con, {'mae': mae, 'contrastive': con}

@@ -7,17 +7,13 @@
 Outputs go to training_output/imu_pretraining/<timestamp>/: config.yaml, latest.pt, best.pt
 (lowest validation loss), checkpoint_epoch_*.pt and plots/ (PNG curves, metrics.json).
 """
-import time
-
 import torch
 
 import augmentations as A
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask, token_validity
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify
-from train_common import (CHECKPOINT_FORMAT, History, as_dict, configure, get_lr, load_checkpoint,
-                          make_run_dir, progress, rng_state, save_checkpoint, set_rng_state,
-                          setup_device, step_generator)
+from train_common import configure, fit, load_checkpoint, make_optimizer, setup_device, step_generator
 
 KIND = 'imu_pretraining'
 
@@ -97,132 +93,26 @@ def main(argv=None):
     COMPILE = False                           # torch.compile the model (CUDA)
 
     C, resume = configure(locals(), argv)
-    device, ctx, scaler = setup_device(C.SEED)
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
-    if ckpt:                                  # the run's own settings win, except the stop rule
-        keep = {'MAX_STEPS': C.MAX_STEPS, 'NUM_WORKERS': C.NUM_WORKERS}
-        C.__dict__.update(ckpt['config'], **keep)
+    if ckpt:                                  # the run's own settings win, except how far to go now
+        C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
+    device, ctx, scaler = setup_device(C.SEED)
 
-    # ---- data
     names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
     data = HARData(open_datasets(names, C.DATA_ROOT), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
                    C.MIN_WINDOW_SECONDS, seed=C.SEED, alpha=C.SAMPLING_ALPHA)
     print(data.describe())
-    steps_per_epoch = C.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // C.BATCH_SIZE)
-    total_steps = C.EPOCHS * steps_per_epoch
 
-    # ---- model and optimiser
     enc_cfg = EncoderConfig(C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE,
                             max(64, int(C.WINDOW_SECONDS * C.SAMPLING_RATE_HZ) // C.PATCH_SIZE),
                             4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM)
     model = MAEPretrainModel(enc_cfg).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and 'embed' not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and 'embed' not in n)]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': C.WEIGHT_DECAY},
-                             {'params': no_decay, 'weight_decay': 0.0}], lr=C.LEARNING_RATE, betas=(0.9, 0.95))
-    epoch, step_in_epoch, best_val = 0, 0, float('inf')
-    if ckpt:
-        model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        scaler.load_state_dict(ckpt['scaler'])
-        epoch, step_in_epoch, best_val = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best_val']
-        set_rng_state(ckpt['rng'])
-        print(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
-    fwd = torch.compile(model) if C.COMPILE else model
-    run_dir = make_run_dir(C.OUT_ROOT, as_dict(C), ckpt['run_dir'] if ckpt else None)
-    history = History(run_dir, ckpt['history'] if ckpt else None)
-    print(f'run folder: {run_dir}  device: {device}  parameters: {sum(p.numel() for p in model.parameters()):,}')
+    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
 
-    def checkpoint(path, epoch, step_in_epoch):
-        save_checkpoint({
-            'kind': KIND, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
-            'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
-            'epoch': epoch, 'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
-            'best_val': best_val, 'config': as_dict(C), 'encoder_config': config_dict(enc_cfg),
-            'rng': rng_state(), 'history': history.state(), 'run_dir': str(run_dir),
-            'data': {'datasets': [d.name for d in data.datasets], 'split_subjects': data.split_subjects,
-                     'channel_texts': data.channel_texts, 'label_names': data.label_names}}, path)
-
-    # ---- training loop
-    n_ds = len(data.datasets)
-    global_step = epoch * steps_per_epoch + step_in_epoch
-    while epoch < C.EPOCHS:
-        model.train()
-        sums = torch.zeros(3, device=device)                     # loss, mae, contrastive
-        ds_sum, ds_n = torch.zeros(n_ds, device=device), torch.zeros(n_ds, device=device)
-        bad = torch.zeros((), device=device)                      # consecutive non-finite losses
-        loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, num_workers=C.NUM_WORKERS,
-                             pin_memory=device.type == 'cuda', steps=steps_per_epoch)
-        bar = progress(loader, steps_per_epoch - step_in_epoch, f'epoch {epoch}')
-        t0, seen = time.time(), 0
-        for batch in bar:
-            lr = get_lr(global_step, total_steps, int(C.WARMUP_EPOCHS * steps_per_epoch), C.LEARNING_RATE, C.MIN_LR)
-            for group in opt.param_groups:
-                group['lr'] = lr
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            g = step_generator(device, C.SEED, global_step)
-            with ctx:
-                loss, parts = step_loss(fwd, batch, g, C)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), C.GRAD_CLIP)
-            scaler.step(opt)
-            scaler.update()
-
-            finite = torch.isfinite(loss.detach())
-            bad = (bad + 1) * (~finite)
-            l = torch.nan_to_num(loss.detach(), 0.0)
-            sums += torch.stack([l, torch.nan_to_num(parts['mae'].detach()), torch.nan_to_num(parts['contrastive'].detach())])
-            ds_sum.index_add_(0, batch['dataset'][:1], l[None])
-            ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))
-            global_step += 1
-            step_in_epoch += 1
-            seen += len(batch['label'])
-            if device.type == 'cpu' or step_in_epoch % C.LOG_INTERVAL == 0:
-                # CPU: no scaler, a NaN would poison the weights, so stop at once. CUDA: the
-                # scaler skips non-finite steps; stop only if that goes on for 20 steps.
-                if bad.item() >= (1 if device.type == 'cpu' else 20):
-                    raise SystemExit(f'error: non-finite loss at step {global_step} (epoch {epoch}); '
-                                     f'last good checkpoint: {run_dir / "latest.pt"}')
-            if step_in_epoch % C.LOG_INTERVAL == 0:
-                history.steps.append({'epoch': epoch + step_in_epoch / steps_per_epoch, 'step': global_step,
-                                      'loss': l.item(), 'lr': lr})
-                bar.set_postfix(loss=f'{l.item():.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
-            if C.MAX_STEPS and global_step >= C.MAX_STEPS:
-                break
-        if step_in_epoch < steps_per_epoch:                       # stopped by MAX_STEPS
-            checkpoint(run_dir / 'latest.pt', epoch, step_in_epoch)
-            history.write()
-            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
-            return run_dir
-
-        # ---- end of epoch: validation, history, checkpoints
-        n = steps_per_epoch
-        record = {'epoch': epoch + 1, 'lr': lr, 'time_s': time.time() - t0,
-                  'train_loss': sums[0].item() / n, 'train_mae': sums[1].item() / n,
-                  'train_contrastive': sums[2].item() / n}
-        for i, d in enumerate(data.datasets):
-            if ds_n[i] > 0:
-                record[f'train_ds_{d.name}'] = (ds_sum[i] / ds_n[i]).item()
-        record.update(validate(model, data, device, ctx, C))
-        history.epochs.append(record)
-        epoch, step_in_epoch = epoch + 1, 0
-        is_best = record.get('val_loss', record['train_loss']) < best_val
-        if is_best:
-            best_val = record.get('val_loss', record['train_loss'])
-        checkpoint(run_dir / 'latest.pt', epoch, 0)
-        if is_best:
-            checkpoint(run_dir / 'best.pt', epoch, 0)
-        if epoch % C.SAVE_EVERY == 0:
-            checkpoint(run_dir / f'checkpoint_epoch_{epoch}.pt', epoch, 0)
-        history.write()
-        print(f'epoch {epoch}/{C.EPOCHS}  train {record["train_loss"]:.4f}  '
-              f'val {record.get("val_loss", float("nan")):.4f}  {"(best)" if is_best else ""}')
-        if C.MAX_STEPS and global_step >= C.MAX_STEPS:
-            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
-            return run_dir
-    return run_dir
+    return fit(C, KIND, model, opt, scaler, ctx, device, data,
+               step_loss=lambda m, batch, g: step_loss(m, batch, g, C),
+               validate=lambda m: validate(m, data, device, ctx, C),
+               ckpt=ckpt, resume=resume, checkpoint_extra={'encoder_config': config_dict(enc_cfg)})
 
 
 @torch.no_grad()
@@ -239,7 +129,7 @@ def validate(model, data, device, ctx, C):
         g = step_generator(device, C.SEED, i, stream=1)
         with ctx:
             loss, parts = step_loss(model, batch, g, C)
-        tot += torch.stack([loss.float(), parts['mae'].float(), parts['contrastive'].float()])
+            tot += torch.stack([loss.float(), parts['mae'].float(), parts['contrastive'].float()])
         ds_sum.index_add_(0, batch['dataset'][:1], loss.float()[None])
         ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))
     tot = (tot / len(plan)).tolist()

@@ -98,6 +98,16 @@ def setup_device(seed):
     return device, ctx, scaler
 
 
+def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
+    """AdamW; weight decay on matrices only (not on biases, norms, embeddings, tokens)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 and 'embed' not in name else no_decay).append(p)
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': weight_decay},
+                              {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=betas)
+
+
 def get_lr(step, total_steps, warmup_steps, base_lr, min_lr):
     """Linear warm-up then cosine decay: a pure function of the step, so resume needs no state."""
     if step < warmup_steps:
@@ -206,14 +216,14 @@ def draw_plots(epochs, steps, folder, extra_plots=()):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    ep = [e['epoch'] for e in epochs]
-
     def panel(fname, title, series, ylabel='loss'):
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for label, xs, ys, style in series:
             if ys:
                 ax.plot(xs, ys, style, label=label, alpha=0.35 if style == '-' and 'step' in label else 1.0)
         ax.set(title=title, xlabel='epoch', ylabel=ylabel)
+        if not ax.lines:
+            ax.text(0.5, 0.5, 'no data yet', ha='center', va='center', transform=ax.transAxes)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
@@ -240,7 +250,121 @@ def draw_plots(epochs, steps, folder, extra_plots=()):
         line(f'{n} train', f'train_ds_{n}', 'o-'), line(f'{n} val', f'val_ds_{n}', 's--'))])
     for fname, keys, title, ylabel in extra_plots:
         panel(fname, title, [line(k, k, 'o-') for k in keys], ylabel)
-    del ep
+
+
+def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
+        best_metric='val_loss', maximize=False, extra_plots=(), checkpoint_extra=None):
+    """The training loop both stages share.
+
+    step_loss(model, batch, g) -> (loss, parts): parts are scalar tensors logged as train_<name>.
+    validate(model) -> dict of floats (val_loss, val_<name>, val_ds_<dataset>, ...).
+    Resumes exactly from `ckpt`: the epoch plan, the LR and the per-step generators are pure
+    functions of (seed, epoch, step), and all RNG states are restored.
+    Returns the run folder.
+    """
+    steps_per_epoch = C.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // C.BATCH_SIZE)
+    total_steps = C.EPOCHS * steps_per_epoch
+    warmup = int(C.WARMUP_EPOCHS * steps_per_epoch)
+    epoch, step_in_epoch = 0, 0
+    best = -float('inf') if maximize else float('inf')
+    if ckpt:
+        model.load_state_dict(ckpt['model'])
+        opt.load_state_dict(ckpt['optimizer'])
+        scaler.load_state_dict(ckpt['scaler'])
+        epoch, step_in_epoch, best = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
+        set_rng_state(ckpt['rng'])
+        print(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
+    fwd = torch.compile(model) if C.COMPILE else model
+    run_dir = make_run_dir(C.OUT_ROOT, as_dict(C), ckpt['run_dir'] if ckpt else None)
+    history = History(run_dir, ckpt['history'] if ckpt else None)
+    print(f'run folder: {run_dir}  device: {device}  parameters: {sum(p.numel() for p in model.parameters()):,}')
+
+    def save(name):
+        save_checkpoint({
+            'kind': kind, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
+            'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
+            'epoch': epoch, 'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
+            'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
+            'history': history.state(), 'run_dir': str(run_dir),
+            'data': {'datasets': [d.name for d in data.datasets], 'split_subjects': data.split_subjects,
+                     'channel_texts': data.channel_texts, 'label_names': data.label_names},
+            **(checkpoint_extra or {})}, run_dir / name)
+
+    n_ds = len(data.datasets)
+    global_step = epoch * steps_per_epoch + step_in_epoch
+    while epoch < C.EPOCHS:
+        model.train()
+        sums = {}                                                 # name -> device scalar, summed over steps
+        ds_sum, ds_n = torch.zeros(n_ds, device=device), torch.zeros(n_ds, device=device)
+        bad = torch.zeros((), device=device)                      # consecutive non-finite losses
+        loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
+                             num_workers=C.NUM_WORKERS, pin_memory=device.type == 'cuda')
+        bar = progress(loader, steps_per_epoch - step_in_epoch, f'epoch {epoch}')
+        t0, seen, lr = time.time(), 0, get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
+        for batch in bar:
+            lr = get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
+            for group in opt.param_groups:
+                group['lr'] = lr * group.get('lr_scale', 1.0)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            g = step_generator(device, C.SEED, global_step)
+            with ctx:
+                loss, parts = step_loss(fwd, batch, g)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), C.GRAD_CLIP)
+            scaler.step(opt)
+            scaler.update()
+
+            l = loss.detach().float()
+            bad = (bad + 1) * (~torch.isfinite(l))
+            for name, value in (('loss', l), *parts.items()):
+                sums[name] = sums.get(name, 0) + torch.nan_to_num(value.detach().float(), 0.0)
+            ds_sum.index_add_(0, batch['dataset'][:1], torch.nan_to_num(l, 0.0)[None])
+            ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))
+            global_step, step_in_epoch, seen = global_step + 1, step_in_epoch + 1, seen + len(batch['label'])
+            # CPU has no GradScaler, so a NaN would poison the weights: stop at once. On CUDA the
+            # scaler skips non-finite steps; stop only if that goes on for 20 steps.
+            if device.type == 'cpu' or step_in_epoch % C.LOG_INTERVAL == 0:
+                if bad.item() >= (1 if device.type == 'cpu' else 20):
+                    raise SystemExit(f'error: non-finite loss at step {global_step} (epoch {epoch}); '
+                                     f'the last good checkpoint is {run_dir / "latest.pt"}')
+            if step_in_epoch % C.LOG_INTERVAL == 0:
+                history.steps.append({'epoch': epoch + step_in_epoch / steps_per_epoch, 'step': global_step,
+                                      'loss': l.item(), 'lr': lr})
+                bar.set_postfix(loss=f'{l.item():.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
+            if C.MAX_STEPS and global_step >= C.MAX_STEPS:
+                break
+        if step_in_epoch < steps_per_epoch:                       # stopped by MAX_STEPS mid-epoch
+            save('latest.pt')
+            history.write(extra_plots)
+            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
+            return run_dir
+
+        # ---- end of epoch: validation, history, checkpoints
+        record = {'epoch': epoch + 1, 'lr': lr, 'time_s': time.time() - t0,
+                  **{f'train_{k}' if k != 'loss' else 'train_loss': v.item() / steps_per_epoch for k, v in sums.items()}}
+        for i, d in enumerate(data.datasets):
+            if ds_n[i] > 0:
+                record[f'train_ds_{d.name}'] = (ds_sum[i] / ds_n[i]).item()
+        record.update(validate(model))
+        history.epochs.append(record)
+        epoch, step_in_epoch = epoch + 1, 0
+        score = record.get(best_metric, record['train_loss'])
+        is_best = score > best if maximize else score < best
+        best = score if is_best else best
+        save('latest.pt')
+        if is_best:
+            save('best.pt')
+        if epoch % C.SAVE_EVERY == 0:
+            save(f'checkpoint_epoch_{epoch}.pt')
+        history.write(extra_plots)
+        shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
+        print(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
+        if C.MAX_STEPS and global_step >= C.MAX_STEPS:
+            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
+            break
+    return run_dir
 
 
 def progress(iterable, total, desc, disable=False):
