@@ -147,3 +147,105 @@ class MAEPretrainModel(nn.Module):
 
 def config_dict(cfg):
     return asdict(cfg)
+
+
+# ============================================================================ Stage 2
+
+class ChannelTextFusion(nn.Module):
+    """Tells sensor tokens what their channels are. Each token gets its own channel's text
+    embedding added, then cross-attends over the descriptions of all channels of its window.
+    h (B, C, P, D), channel_emb (B, C, E) text embeddings, channel_mask (B, C) -> (B, C, P, D)"""
+
+    def __init__(self, d, text_dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.text_proj = nn.Sequential(nn.Linear(text_dim, d), nn.GELU(), nn.Linear(d, d))
+        self.norm_q, self.norm_kv = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.kv, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+
+    def forward(self, h, channel_emb, channel_mask):
+        B, C, P, D = h.shape
+        t = self.text_proj(channel_emb.to(h.dtype))                        # (B, C, D)
+        h = h + t[:, :, None, :]
+        H = self.heads
+        q = self.q(self.norm_q(h)).view(B, C * P, H, D // H).transpose(1, 2)      # (B, H, CP, D/H)
+        k, v = self.kv(self.norm_kv(t)).view(B, C, 2, H, D // H).permute(2, 0, 3, 1, 4)  # (B, H, C, D/H) each
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=channel_mask[:, None, None, :])
+        return h + self.out(a.transpose(1, 2).reshape(B, C, P, D))
+
+
+class SemanticAlignmentHead(nn.Module):
+    """Attention pooling of the real tokens into one L2-normalised vector per window.
+    h (B, C, P, D), valid (B, C, P) -> (B, out_dim)"""
+
+    def __init__(self, d, out_dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Parameter(torch.randn(d) * 0.02)
+        self.norm = nn.LayerNorm(d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.mlp = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, out_dim))
+
+    def forward(self, h, valid):
+        B, C, P, D = h.shape
+        H = self.heads
+        k, v = self.kv(self.norm(h)).view(B, C * P, 2, H, D // H).permute(2, 0, 3, 1, 4)  # (B, H, CP, D/H)
+        q = self.query.to(h.dtype).view(1, H, 1, D // H).expand(B, H, 1, D // H)
+        pooled = F.scaled_dot_product_attention(q, k, v, attn_mask=valid.reshape(B, 1, 1, C * P))
+        return F.normalize(self.mlp(pooled.reshape(B, D)).float(), dim=-1)
+
+
+class LearnableLabelBank(nn.Module):
+    """K prototypes per label from the label text's token embeddings.
+
+    Each of K learned queries attends over the text's tokens; the pooled vector, projected,
+    is added to the text's sentence embedding and normalised. Works for any label text, so
+    zero-shot classes never seen in training get prototypes too.
+    tokens (L, N, E), token_mask (L, N), sentence (L, E) -> prototypes (L, K, E)"""
+
+    def __init__(self, text_dim=384, num_prototypes=3, heads=4):
+        super().__init__()
+        self.heads, self.K = heads, num_prototypes
+        self.queries = nn.Parameter(torch.randn(num_prototypes, text_dim) * 0.02)
+        self.norm = nn.LayerNorm(text_dim)
+        self.kv = nn.Linear(text_dim, 2 * text_dim)
+        self.out = nn.Linear(text_dim, text_dim)
+        nn.init.normal_(self.out.weight, std=0.02)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, tokens, token_mask, sentence):
+        L, N, E = tokens.shape
+        H = self.heads
+        k, v = self.kv(self.norm(tokens)).view(L, N, 2, H, E // H).permute(2, 0, 3, 1, 4)   # (L, H, N, E/H)
+        q = self.queries.view(1, self.K, H, E // H).transpose(1, 2).expand(L, H, self.K, E // H)
+        pooled = F.scaled_dot_product_attention(q, k, v, attn_mask=token_mask[:, None, None, :])  # (L, H, K, E/H)
+        pooled = pooled.transpose(1, 2).reshape(L, self.K, E)
+        return F.normalize(sentence[:, None, :] + self.out(pooled), dim=-1)
+
+
+class SemanticAlignmentModel(nn.Module):
+    """Stage 2: encoder -> channel-text fusion -> pooled, normalised IMU embedding; plus the
+    label bank and a learnable temperature. Text embeddings come in as tensors (the text
+    model itself is not part of this module)."""
+
+    def __init__(self, enc_cfg: EncoderConfig, text_dim=384, num_prototypes=3, temperature=0.07,
+                 learn_temperature=True, memory_bank_size=256):
+        super().__init__()
+        from memory_bank import MomentumMemoryBank
+        d, heads = enc_cfg.d_model, enc_cfg.n_heads
+        self.cfg = enc_cfg
+        self.encoder = IMUEncoder(enc_cfg)
+        self.fusion = ChannelTextFusion(d, text_dim, heads)
+        self.head = SemanticAlignmentHead(d, text_dim, heads)
+        self.label_bank = LearnableLabelBank(text_dim, num_prototypes, heads=4 if text_dim % 4 == 0 else 1)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)), requires_grad=learn_temperature)
+        self.memory_bank = MomentumMemoryBank(memory_bank_size, text_dim)
+
+    def scale(self):
+        return self.logit_scale.exp().clamp(max=100.0)
+
+    def forward(self, x, length, channel_mask, channel_type, channel_emb):
+        """x (B, T, C), length (B,), channel_mask/channel_type (B, C), channel_emb (B, C, E) -> (B, E)"""
+        h, valid_p = self.encoder(x, length, channel_mask, channel_type)
+        h = self.fusion(h, channel_emb, channel_mask)
+        return self.head(h, channel_mask[:, :, None] & valid_p[:, None, :])

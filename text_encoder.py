@@ -78,7 +78,9 @@ class TextEmbedder:
 
     @property
     def dim(self):
-        return self.model.get_sentence_embedding_dimension()
+        m = self.model
+        get = getattr(m, 'get_embedding_dimension', None) or m.get_sentence_embedding_dimension
+        return get()
 
     @torch.no_grad()
     def sentences(self, texts):

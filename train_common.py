@@ -350,7 +350,9 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         record.update(validate(model))
         history.epochs.append(record)
         epoch, step_in_epoch = epoch + 1, 0
-        score = record.get(best_metric, record['train_loss'])
+        score = record.get(best_metric)
+        if score is None:                                         # no validation data: fall back to training loss
+            score = -record['train_loss'] if maximize else record['train_loss']
         is_best = score > best if maximize else score < best
         best = score if is_best else best
         save('latest.pt')

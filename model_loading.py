@@ -1,0 +1,173 @@
+"""Loading checkpoints and using them: embeddings and zero-shot classification.
+
+In a notebook, from the repo root:
+
+    from model_loading import load_model, load_label_bank, embed_windows, zero_shot_classify
+    model, checkpoint, hyperparams_path = load_model('training_output/.../best.pt', 'cpu')
+    label_bank = load_label_bank(checkpoint, 'cpu', hyperparams_path)
+    emb = embed_windows(model, checkpoint, X, channels=['acc_x', 'acc_y', 'acc_z'], rate_hz=50)
+    pred, scores = zero_shot_classify(model, checkpoint, label_bank, X, ['walking', 'sitting'],
+                                      channels=['acc_x', 'acc_y', 'acc_z'], rate_hz=50)
+
+Works for Stage 1 checkpoints too (embeddings = mean of the encoder's tokens; the "label bank"
+is then the plain sentence embeddings of the labels, which Stage 1 was never aligned with).
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel
+from semantic_loss import class_scores
+from train_common import load_checkpoint
+
+STAGE1, STAGE2 = 'imu_pretraining', 'semantic_alignment'
+
+
+def build_model(ckpt):
+    """The (uninitialised) module a checkpoint's weights belong to."""
+    enc_cfg = EncoderConfig(**ckpt['encoder_config'])
+    if ckpt['kind'] == STAGE1:
+        return MAEPretrainModel(enc_cfg)
+    C = ckpt['config']
+    return SemanticAlignmentModel(enc_cfg, ckpt['text_dim'], C['NUM_PROTOTYPES'], C['TEMPERATURE'],
+                                  C['LEARN_TEMPERATURE'], C['MEMORY_BANK_SIZE'])
+
+
+def load_model(path, device='cpu'):
+    """-> (model in eval mode on device, checkpoint dict, path of the run's config.yaml or None)."""
+    ckpt = load_checkpoint(path, [STAGE1, STAGE2])
+    model = build_model(ckpt)
+    model.load_state_dict(ckpt['model'])
+    model.to(device).eval()
+    hyperparams = Path(path).parent / 'config.yaml'
+    return model, ckpt, (hyperparams if hyperparams.exists() else None)
+
+
+class LabelBank:
+    """Prototypes (L, K, E) for any list of label texts, from the checkpoint's trained
+    LearnableLabelBank (Stage 2) or plain sentence embeddings (Stage 1, K = 1)."""
+
+    def __init__(self, module, text_model, device, trained_labels, combine='logsumexp', proto_temperature=0.1):
+        from text_encoder import TextEmbedder
+        self.module, self.device = module, torch.device(device)
+        self.embedder = TextEmbedder(text_model)
+        self.trained_labels = list(trained_labels)
+        self.combine, self.proto_temperature = combine, proto_temperature
+
+    @torch.no_grad()
+    def prototypes(self, labels):
+        from datasets.format import label_text
+        texts = [label_text(l) for l in labels]
+        sent = self.embedder.sentences(texts).to(self.device)
+        if self.module is None:
+            return sent[:, None, :]
+        tok, mask = self.embedder.tokens(texts)
+        return self.module(tok.to(self.device), mask.to(self.device), sent)
+
+
+def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
+    """The label bank of a loaded checkpoint (see LabelBank). `hyperparams_path` is accepted
+    for the seed's call signature; everything needed is inside the checkpoint."""
+    C = checkpoint['config']
+    text_model = C.get('TEXT_MODEL', 'all-MiniLM-L6-v2')
+    if checkpoint['kind'] == STAGE1:
+        return LabelBank(None, text_model, device, [])
+    model = build_model(checkpoint)
+    model.load_state_dict(checkpoint['model'])
+    bank = model.label_bank.to(device).eval()
+    return LabelBank(bank, text_model, device, checkpoint['data']['label_names'],
+                     C['PROTOTYPE_COMBINE'], C['PROTO_TEMPERATURE'])
+
+
+# ----------------------------------------------------------------------------- embedding
+
+def embed_batch(model, batch, channel_table):
+    """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised."""
+    if isinstance(model, SemanticAlignmentModel):
+        return model(batch['x'], batch['length'], batch['channel_mask'], batch['channel_type'],
+                     channel_table[batch['channel_text']])
+    encoder = model.encoder
+    h, valid_p = encoder(batch['x'], batch['length'], batch['channel_mask'], batch['channel_type'])
+    valid = (batch['channel_mask'][:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
+    return F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
+
+
+@torch.no_grad()
+def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=256, show_progress=False,
+                rows=None):
+    """Embed every window of a split (or the given window rows) of a HARData.
+    -> emb (N, E) float32 CPU, labels (N,), subjects (N,), datasets (N,) numpy"""
+    from contextlib import nullcontext
+    ctx = ctx or nullcontext()
+    idx = np.arange(len(data.windows[split])) if rows is None else np.asarray(rows)
+    chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    if show_progress:
+        from tqdm import tqdm
+        chunks = tqdm(chunks, desc=f'embedding {split}', unit='batch')
+    out = []
+    model.eval()
+    for chunk in chunks:
+        batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch(split, chunk).items()}
+        with ctx:
+            out.append(embed_batch(model, batch, channel_table).float().cpu())
+    w = data.windows[split][idx]
+    emb = torch.cat(out) if out else torch.zeros(0, channel_table.shape[1])
+    return emb, w[:, 3], w[:, 4], w[:, 0]
+
+
+def predict(emb, protos, combine='logsumexp', proto_temperature=0.1):
+    """emb (N, E), protos (L, K, E) -> predicted class (N,) numpy, scores (N, L) tensor."""
+    scores = class_scores(emb.to(protos.device, protos.dtype), protos, combine, proto_temperature)
+    return scores.argmax(-1).cpu().numpy(), scores
+
+
+def channel_table_for(texts, text_model, device):
+    """Sentence embeddings of channel descriptions: (n_texts, E) on device."""
+    from text_encoder import TextEmbedder
+    return TextEmbedder(text_model).sentences(list(texts)).to(device)
+
+
+# ----------------------------------------------------------------------------- raw windows
+
+def _raw_data(checkpoint, X, channels, rate_hz):
+    """Wrap raw windows (N, T, C) as a one-dataset HARData (all windows in 'test') with the
+    checkpoint's window settings, going through the same converter as a user's .npz."""
+    import tempfile
+    from datasets.format import PreparedDataset
+    from datasets.loader import HARData
+    from datasets.user_npz import convert_npz
+    C = checkpoint['config']
+    X = np.asarray(X, np.float32)
+    tmp = Path(tempfile.mkdtemp(prefix='har_windows_'))
+    np.savez(tmp / 'windows.npz', X=X, y=np.array(['unlabelled'] * len(X)),
+             sampling_rate_hz=float(rate_hz), channels=np.array(list(channels)))
+    convert_npz(tmp / 'windows.npz', tmp, 'windows', float(rate_hz))
+    ds = PreparedDataset(tmp / 'windows')
+    return HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'], min_window_s=0.0,
+                   subjects_override={'windows': {'train': [], 'val': [], 'test': list(range(len(ds.subjects)))}})
+
+
+@torch.no_grad()
+def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_size=256):
+    """Raw windows X (N, T, C) with channel descriptions (C,) at rate_hz -> embeddings (N, E).
+    A window longer than the model's window is cut into consecutive model windows whose
+    embeddings are averaged; a shorter one is time-masked."""
+    data = _raw_data(checkpoint, X, channels, rate_hz)
+    text_model = checkpoint['config'].get('TEXT_MODEL', 'all-MiniLM-L6-v2')
+    table = channel_table_for(data.channel_texts, text_model, device)
+    emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size)
+    # each model window belongs to the raw window (segment) it was cut from
+    owner = np.searchsorted(data.datasets[0].segments[:, 0], data.windows['test'][:, 1], side='right') - 1
+    out = torch.zeros(len(X), emb.shape[1]).index_add_(0, torch.from_numpy(owner), emb)
+    return F.normalize(out, dim=-1)
+
+
+@torch.no_grad()
+def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_hz, device='cpu'):
+    """Raw windows (N, T, C) -> predicted label strings (N,), scores (N, L) against `labels`."""
+    emb = embed_windows(model, checkpoint, X, channels, rate_hz, device)
+    protos = label_bank.prototypes(labels)
+    pred, scores = predict(emb, protos, label_bank.combine, label_bank.proto_temperature)
+    return [labels[i] for i in pred], scores.cpu()

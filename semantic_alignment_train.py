@@ -1,0 +1,212 @@
+"""Stage 2: align IMU embeddings with activity text (prototypes, memory bank, channel-text fusion).
+
+    python semantic_alignment_train.py                       # from the newest Stage 1 best.pt
+    python semantic_alignment_train.py --stage1_checkpoint=path/to/best.pt --epochs=20
+    python semantic_alignment_train.py --resume training_output/semantic_alignment/<run>/latest.pt
+
+Outputs go to training_output/semantic_alignment/<timestamp>/ (same layout as Stage 1, plus
+plots/zero_shot.png). best.pt has the best zero-shot macro-F1 on held-out subjects.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import augmentations as A
+from datasets.loader import HARData, open_datasets
+from metrics import classification_metrics
+from model import EncoderConfig, SemanticAlignmentModel
+from model_loading import embed_split, predict
+from semantic_loss import semantic_infonce
+from text_encoder import TextEmbedder
+from train_common import configure, find_latest, fit, load_checkpoint, make_optimizer, setup_device
+
+KIND = 'semantic_alignment'
+STAGE1_KIND = 'imu_pretraining'
+
+
+def load_stage1(model, path):
+    """Copy Stage 1 encoder weights into the Stage 2 model; assert exactly which keys are new."""
+    ckpt = load_checkpoint(path, [STAGE1_KIND])
+    enc = {k: v for k, v in ckpt['model'].items() if k.startswith('encoder.')}
+    missing, unexpected = model.load_state_dict(enc, strict=False)
+    expected_new = {k for k in model.state_dict() if not k.startswith('encoder.')}
+    if set(missing) != expected_new or unexpected:
+        raise SystemExit(f'error: {path} does not fit this model: missing encoder keys '
+                         f'{sorted(set(missing) - expected_new)}, unexpected {sorted(unexpected)}')
+    print(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
+          f'{sorted({k.split(".")[0] for k in expected_new})}')
+    return ckpt
+
+
+def main(argv=None):
+    # I/O
+    OUT_ROOT = 'training_output/semantic_alignment'
+    DATA_ROOT = 'data/prepared'
+    DATASETS = ['uci_har', 'hhar', 'mhealth', 'pamap2', 'wisdm', 'unimib_shar',
+                'dsads', 'hapt', 'ku_har', 'recgym']
+    HOLDOUT_DATASETS = []                     # seen by neither stage; scored zero-shot at validation
+    STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt; 'none' = random init
+    TEXT_MODEL = 'all-MiniLM-L6-v2'           # sentence-transformers model (packaged, or a local folder)
+    # model (encoder shape and window settings come from the Stage 1 checkpoint)
+    D_MODEL = 384
+    NUM_PROTOTYPES = 3                        # K prototypes per class
+    PROTOTYPE_COMBINE = 'logsumexp'           # how K prototype cosines make one class score: logsumexp | max | mean
+    PROTO_TEMPERATURE = 0.1                   # sharpness of the logsumexp combination
+    MEMORY_BANK_SIZE = 256
+    TEMPERATURE = 0.07                        # initial InfoNCE temperature
+    LEARN_TEMPERATURE = True
+    SOFT_TARGET_SMOOTHING = 0.1               # 0 = hard targets
+    SIM_TEMPERATURE = 0.1                     # label-text similarity -> soft target spread
+    FREEZE_ENCODER = False                    # encoder unfrozen for discriminative learning
+    ENCODER_LR_SCALE = 1.0                    # encoder LR relative to the new modules
+    # data and augmentation (window settings are Stage 1's)
+    HOP_SECONDS = 1.0
+    MIN_WINDOW_SECONDS = 1.0
+    SAMPLING_ALPHA = 0.5
+    NUM_WORKERS = 2
+    ROTATION = 'so3'                          # 'so3', 'gravity' or 'none'
+    JITTER_SIGMA = 0.05
+    SCALE_SIGMA = 0.1
+    # optimisation
+    BATCH_SIZE = 32
+    LEARNING_RATE = 1e-4
+    MIN_LR = 1e-5
+    WARMUP_EPOCHS = 1.0
+    WEIGHT_DECAY = 0.05
+    GRAD_CLIP = 1.0
+    EPOCHS = 50
+    STEPS_PER_EPOCH = 0
+    MAX_STEPS = 0
+    # system
+    SEED = 42
+    LOG_INTERVAL = 20
+    SAVE_EVERY = 10
+    COMPILE = False
+
+    C, resume = configure(locals(), argv)
+    ckpt = load_checkpoint(resume, [KIND]) if resume else None
+    if ckpt:
+        C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
+    device, ctx, scaler = setup_device(C.SEED)
+
+    # ---- Stage 1 settings: encoder shape and windows
+    if ckpt:
+        enc_cfg, s1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
+    elif C.STAGE1_CHECKPOINT == 'none':
+        enc_cfg, s1 = EncoderConfig(d_model=C.D_MODEL), {'path': 'none', 'config': {}}
+        print('STAGE1_CHECKPOINT=none: the encoder starts from random weights')
+    else:
+        path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
+        if path is None:
+            raise SystemExit('error: no Stage 1 checkpoint found under training_output/imu_pretraining; '
+                             'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
+        s1ck = load_checkpoint(path, [STAGE1_KIND])
+        enc_cfg = EncoderConfig(**s1ck['encoder_config'])
+        s1 = {'path': str(path), 'config': s1ck['config']}
+        C.STAGE1_CHECKPOINT = str(path)
+        if C.D_MODEL != enc_cfg.d_model:
+            print(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
+            C.D_MODEL = enc_cfg.d_model
+    s1c = s1['config']
+    window_s, rate = s1c.get('WINDOW_SECONDS', 4.0), s1c.get('SAMPLING_RATE_HZ', 50.0)
+    C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ = window_s, rate
+    stage1_held = set(s1c.get('HOLDOUT_DATASETS', []))
+    if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
+        print(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
+        C.HOLDOUT_DATASETS = sorted(set(C.HOLDOUT_DATASETS) | stage1_held)
+
+    # ---- data: labelled windows only
+    names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
+    data = HARData(open_datasets(names, C.DATA_ROOT), window_s, rate, C.HOP_SECONDS, C.MIN_WINDOW_SECONDS,
+                   seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA)
+    print(data.describe())
+    holdout = None
+    if C.HOLDOUT_DATASETS:
+        held = [n for n in C.HOLDOUT_DATASETS if (Path(C.DATA_ROOT) / n / 'meta.json').exists()]
+        if held:
+            hd = open_datasets(held, C.DATA_ROOT)
+            holdout = HARData(hd, window_s, rate, window_s, C.MIN_WINDOW_SECONDS, seed=C.SEED, labelled_only=True,
+                              subjects_override={d.name: {'train': [], 'val': [], 'test': list(range(len(d.subjects)))}
+                                                 for d in hd})
+
+    # ---- text: embedded once, kept as tensors
+    text = TextEmbedder(C.TEXT_MODEL)
+    label_tok, label_mask = text.tokens(data.label_names)
+    label_sent = text.sentences(data.label_names)
+    label_tok, label_mask, label_sent = label_tok.to(device), label_mask.to(device), label_sent.to(device)
+    label_sim = label_sent @ label_sent.T                                            # (L, L)
+    channel_table = text.sentences(data.channel_texts).to(device)                   # (n_texts, E)
+
+    # ---- model
+    model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
+                                   C.MEMORY_BANK_SIZE)
+    if not ckpt and s1['path'] != 'none':
+        load_stage1(model, s1['path'])
+    model.to(device)
+    if C.FREEZE_ENCODER:
+        model.encoder.requires_grad_(False)
+    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
+    if C.ENCODER_LR_SCALE != 1.0:
+        enc_ids = {id(p) for p in model.encoder.parameters()}
+        groups = []
+        for g in opt.param_groups:
+            for is_enc in (True, False):
+                ps = [p for p in g['params'] if (id(p) in enc_ids) == is_enc]
+                if ps:
+                    groups.append({**{k: v for k, v in g.items() if k != 'params'}, 'params': ps,
+                                   'lr_scale': C.ENCODER_LR_SCALE if is_enc else 1.0})
+        opt = torch.optim.AdamW(groups, lr=C.LEARNING_RATE, betas=(0.9, 0.95))
+
+    def step_loss(m, batch, g):
+        x, length = batch['x'], batch['length']
+        x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
+        x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
+        imu = m(x, length, batch['channel_mask'], batch['channel_type'], channel_table[batch['channel_text']])
+        protos = model.label_bank(label_tok, label_mask, label_sent)                 # (L, K, E)
+        bank_feats, bank_labels = model.memory_bank.entries()
+        loss, parts = semantic_infonce(imu, protos, batch['label'], model.scale(), label_sim,
+                                       C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
+                                       C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE)
+        model.memory_bank.enqueue(imu.detach().float(), batch['label'])
+        return loss, parts
+
+    @torch.no_grad()
+    def validate(m):
+        """Zero-shot on held-out subjects (against all training labels) and on held-out datasets."""
+        m.eval()
+        protos = m.label_bank(label_tok, label_mask, label_sent)
+        out = {}
+        if len(data.windows['val']):
+            emb, y, _, ds = embed_split(m, data, 'val', channel_table, device, ctx)
+            pred, scores = predict(emb, protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)
+            met = classification_metrics(y, pred, len(data.label_names))
+            logits = m.scale().float().cpu() * scores.float().cpu()
+            out['val_loss'] = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)))
+            out['val_accuracy'], out['val_macro_f1'] = met['accuracy'], met['macro_f1']
+            for i, d in enumerate(data.datasets):
+                sel = ds == i
+                if sel.any():
+                    out[f'val_ds_{d.name}'] = float(torch.nn.functional.cross_entropy(
+                        logits[torch.from_numpy(sel)], torch.from_numpy(y[sel])))
+        if holdout is not None:
+            h_table = text.sentences(holdout.channel_texts).to(device)
+            h_tok, h_mask = text.tokens(holdout.label_names)
+            h_protos = m.label_bank(h_tok.to(device), h_mask.to(device), text.sentences(holdout.label_names).to(device))
+            emb, y, _, _ = embed_split(m, holdout, 'test', h_table, device, ctx)
+            met = classification_metrics(y, predict(emb, h_protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)[0],
+                                          len(holdout.label_names))
+            out['holdout_accuracy'], out['holdout_macro_f1'] = met['accuracy'], met['macro_f1']
+        return out
+
+    extra = [('zero_shot.png', ['val_accuracy', 'val_macro_f1', 'holdout_accuracy', 'holdout_macro_f1'],
+              'Zero-shot on held-out subjects / datasets', 'score'),
+             ('train_accuracy.png', ['train_accuracy'], 'Training batch accuracy (IMU -> text)', 'accuracy')]
+    return fit(C, KIND, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=ckpt, resume=resume,
+               best_metric='val_macro_f1', maximize=True, extra_plots=extra,
+               checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
+                                 'label_names': data.label_names})
+
+
+if __name__ == '__main__':
+    main()
