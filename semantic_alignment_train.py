@@ -103,7 +103,7 @@ def main(argv=None):
                              'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
         s1ck = load_checkpoint(path, [STAGE1_KIND])
         enc_cfg = EncoderConfig(**s1ck['encoder_config'])
-        s1 = {'path': str(path), 'config': s1ck['config']}
+        s1 = {'path': str(path), 'config': s1ck['config'], 'data': s1ck['data']}
         C.STAGE1_CHECKPOINT = str(path)
         if C.D_MODEL != enc_cfg.d_model:
             print(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')

@@ -1,0 +1,314 @@
+"""Evaluate a checkpoint on a dataset it never saw: zero-shot, linear probe and few-shot.
+
+    python evaluate.py training_output/semantic_alignment/<run>/best.pt --data spsw
+    python evaluate.py <ckpt> --data my_windows.npz --labels "walking,sitting,cycling"
+    python evaluate.py <stage1 best.pt> --data spsw          # probes only (no text alignment)
+
+Protocol (honest by construction):
+- zero-shot: every window of the dataset is classified against the dataset's own label texts
+  (or --labels); the checkpoint must not have seen the dataset in either stage, else the run is
+  refused unless --allow-seen, which then uses only the subjects held out from training and
+  labels the result "seen dataset".
+- linear probe and k-shot (k windows per class) on frozen embeddings: subjects are split into
+  disjoint support and query halves; k-shot is repeated over --repeats draws.
+- confidence intervals: bootstrap over subjects (whole subjects resampled).
+Windows are cut at the checkpoint's window length and rate (non-overlapping); a shorter
+segment is time-masked. For a user's .npz, a window longer than the model's is split into
+model windows whose embeddings are averaged, so each .npz window gets one prediction.
+"""
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets.format import PreparedDataset, label_text
+from datasets.loader import SAMPLE_ROOT, HARData
+from metrics import bootstrap_by_subject, classification_metrics
+from model_loading import STAGE1, build_model, channel_table_for, embed_split, load_label_bank, predict
+from train_common import find_latest, load_checkpoint
+
+DEFAULT_SHOTS = (1, 5, 10)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('checkpoint', nargs='?', help='Stage 2 (or Stage 1) checkpoint; default: newest '
+                    'training_output/semantic_alignment/*/best.pt')
+    ap.add_argument('--data', default='spsw', help='prepared dataset name (in --data_root, else the shipped '
+                    'sample) or a path to a user .npz (X, y, sampling_rate_hz, channels[, subjects]); default spsw')
+    ap.add_argument('--data_root', default='data/prepared', help='prepared data root (default data/prepared)')
+    ap.add_argument('--labels', help='comma-separated label texts to classify against (default: the '
+                    "dataset's own labels); matched to the data's labels ignoring case, '_' and '-'")
+    ap.add_argument('--out', help='output folder for results.json and PNGs (default: eval_<data> beside the checkpoint)')
+    ap.add_argument('--allow-seen', action='store_true', help='evaluate a dataset the checkpoint was trained '
+                    'on (held-out subjects only); the result is labelled "seen dataset", not zero-shot')
+    ap.add_argument('--random-init', action='store_true', help='replace the weights by a random initialisation '
+                    'of the same architecture (the "untrained encoder" reference)')
+    ap.add_argument('--layout', type=int, help='only windows of this channel layout of the dataset '
+                    '(e.g. spsw: 0 = smartphone, 1 = smartwatch; see its meta.json "layouts")')
+    ap.add_argument('--shots', default='1,5,10', help='k values for k-shot (windows per class), default 1,5,10')
+    ap.add_argument('--repeats', type=int, default=10, help='k-shot draws to average (default 10)')
+    ap.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples for intervals (0: none)')
+    ap.add_argument('--no-probe', action='store_true', help='skip the linear probe and k-shot')
+    ap.add_argument('--batch_size', type=int, default=256, help='windows per embedding batch')
+    ap.add_argument('--seed', type=int, default=0, help='seed for splits, k-shot draws and bootstrap')
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda')
+    return ap.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- data
+
+def open_eval_dataset(spec, data_root, log=print):
+    """A prepared dataset by name (data_root, else the shipped sample, said once) or a user .npz."""
+    path = Path(spec)
+    if spec.endswith('.npz'):
+        from datasets.user_npz import convert_npz
+        if not path.is_file():
+            raise SystemExit(f'error: {path} does not exist')
+        tmp = Path(tempfile.mkdtemp(prefix='har_eval_'))
+        try:
+            convert_npz(path, tmp, path.stem, 50.0)
+        except Exception as e:
+            raise SystemExit(f'error: {e}') from None
+        return PreparedDataset(tmp / path.stem), True
+    for root in (Path(data_root), SAMPLE_ROOT):
+        if (root / spec / 'meta.json').exists():
+            if root == SAMPLE_ROOT:
+                log(f'{spec} is not prepared in {data_root}: using the shipped sample {root / spec}')
+            return PreparedDataset(root / spec), False
+    raise SystemExit(f'error: dataset {spec!r} is not prepared in {data_root} nor in the sample; '
+                     f'run `python -m datasets.prepare {spec} --raw <folder>` or pass a .npz')
+
+
+def trained_on(ckpt):
+    """{dataset: [subjects]} the checkpoint was trained on, over both stages."""
+    seen = {}
+    for part in (ckpt.get('stage1', {}).get('data'), ckpt.get('data')):
+        for name, subj in ((part or {}).get('split_subjects', {}).get('train', {}) or {}).items():
+            seen.setdefault(name, set()).update(subj)
+    return {k: sorted(v) for k, v in seen.items()}
+
+
+def resolve_labels(data_labels, requested):
+    """Map the data's labels onto the label texts to score. -> texts (L,), index map data->texts"""
+    if not requested:
+        return list(data_labels), np.arange(len(data_labels))
+    texts = [t for t in (label_text(s) for s in requested.split(',')) if t]
+    if len(set(texts)) != len(texts):
+        raise SystemExit(f'error: --labels has duplicates after normalisation: {texts}')
+    missing = [l for l in data_labels if l not in texts]
+    if missing:
+        raise SystemExit(f'error: the data has labels {missing} that are not in --labels {texts}')
+    return texts, np.array([texts.index(l) for l in data_labels])
+
+
+def plot_confusion(cm, names, path, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cm = np.asarray(cm, float)
+    keep = (cm.sum(0) + cm.sum(1)) > 0                                # classes present or predicted
+    cm, names = cm[keep][:, keep], [n for n, k in zip(names, keep) if k]
+    rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(1.1 * n + 3, 0.9 * n + 2.5))
+    im = ax.imshow(rows, cmap='Blues', vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, f'{rows[i, j]:.2f}\n({int(cm[i, j])})', ha='center', va='center', fontsize=8,
+                        color='white' if rows[i, j] > 0.6 else 'black')
+    ax.set_xticks(range(n), names, rotation=35, ha='right')
+    ax.set_yticks(range(n), names)
+    ax.set(xlabel='predicted', ylabel='true', title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label='share of true class')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- probes
+
+def subject_halves(subjects, seed):
+    """Disjoint support / query subject sets (half each). With one subject: None."""
+    ids = np.unique(subjects)
+    if len(ids) < 2:
+        return None
+    ids = np.random.default_rng(seed).permutation(ids)
+    half = len(ids) // 2
+    return set(ids[:half].tolist()), set(ids[half:].tolist())
+
+
+def fit_predict(train_x, train_y, test_x, seed):
+    from sklearn.linear_model import LogisticRegression
+    if len(np.unique(train_y)) == 1:
+        return np.full(len(test_x), train_y[0])
+    clf = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    clf.fit(train_x, train_y)
+    return clf.predict(test_x)
+
+
+def probes(emb, y, subjects, n_classes, shots, repeats, seed):
+    """Linear probe on all support windows, and k-shot, tested on query subjects."""
+    halves = subject_halves(subjects, seed)
+    if halves is None:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(y))
+        support = np.zeros(len(y), bool)
+        support[order[:len(y) // 2]] = True
+        note = 'one subject only: windows split at random (NOT subject-disjoint)'
+    else:
+        support = np.isin(subjects, list(halves[0]))
+        note = f'subject-disjoint: {len(halves[0])} support / {len(halves[1])} query subjects'
+    query = ~support
+    x = emb.numpy()
+    out = {'protocol': note}
+    lp = fit_predict(x[support], y[support], x[query], seed)
+    m = classification_metrics(y[query], lp, n_classes)
+    out['linear_probe'] = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_train': int(support.sum()),
+                           'n_test': int(query.sum())}
+    out['few_shot'] = {}
+    classes = np.unique(y[support])
+    for k in shots:
+        accs, f1s = [], []
+        for r in range(repeats):
+            rng = np.random.default_rng([seed, k, r])
+            pick = np.concatenate([rng.choice(np.flatnonzero(support & (y == c)),
+                                              min(k, int((support & (y == c)).sum())), replace=False)
+                                   for c in classes])
+            m = classification_metrics(y[query], fit_predict(x[pick], y[pick], x[query], seed), n_classes)
+            accs.append(m['accuracy'])
+            f1s.append(m['macro_f1'])
+        out['few_shot'][str(k)] = {'accuracy': float(np.mean(accs)), 'accuracy_std': float(np.std(accs)),
+                                   'macro_f1': float(np.mean(f1s)), 'macro_f1_std': float(np.std(f1s)),
+                                   'repeats': repeats, 'classes': int(len(classes))}
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None):
+    args = parse_args(argv)
+    ck_path = args.checkpoint or find_latest('training_output/semantic_alignment')
+    if ck_path is None:
+        raise SystemExit('error: no checkpoint given and none found under training_output/semantic_alignment; '
+                         'train one (README) or pass a path')
+    ckpt = load_checkpoint(ck_path, ['imu_pretraining', 'semantic_alignment'])
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    model = build_model(ckpt)
+    if not args.random_init:                                          # else: fresh weights, same shape
+        model.load_state_dict(ckpt['model'])
+    model.to(device).eval()
+    C = ckpt['config']
+    ds, is_npz = open_eval_dataset(args.data, args.data_root)
+    if np.all(ds.segments[:, 2] < 0):
+        raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
+
+    # ---- leakage check: was this dataset used in training?
+    seen = trained_on(ckpt)
+    held_subjects = None
+    if ds.name in seen and not is_npz:
+        if not args.allow_seen:
+            raise SystemExit(f'error: {ds.name} was used in training (subjects {seen[ds.name]}); a result on it '
+                             f'is not zero-shot. Use --allow-seen to evaluate its held-out subjects, labelled as seen.')
+        held_subjects = [i for i, s in enumerate(ds.subjects) if s not in set(seen[ds.name])]
+        if not held_subjects:
+            raise SystemExit(f'error: every subject of {ds.name} was used in training')
+    protocol = ('SEEN dataset (held-out subjects only; not zero-shot)' if held_subjects is not None
+                else 'zero-shot: dataset unseen in training')
+    if args.random_init:
+        protocol += '; RANDOMLY INITIALISED weights (reference)'
+
+    every = held_subjects if held_subjects is not None else list(range(len(ds.subjects)))
+    patch_s = ckpt['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
+    data = HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'],
+                   min_window_s=patch_s, labelled_only=True,
+                   subjects_override={ds.name: {'train': [], 'val': [], 'test': every}})
+    if args.layout is not None:
+        if not 0 <= args.layout < len(ds.layouts):
+            raise SystemExit(f'error: --layout {args.layout}: {ds.name} has layouts 0..{len(ds.layouts) - 1}')
+        data.windows['test'] = data.windows['test'][data.windows['test'][:, 5] == args.layout]
+        ch = ds.layouts[args.layout][0]
+        print(f'layout {args.layout} only: {ch.device} on the {ch.placement}')
+    n_win = len(data.windows['test'])
+    if n_win == 0:
+        raise SystemExit(f'error: {ds.path}: no labelled window of at least {patch_s:g} s to evaluate')
+    print(f'checkpoint: {ck_path} ({ckpt["kind"]}), trained on {sorted(seen) or "?"}')
+    print(f'data: {ds.name} ({ds.path}), {n_win} windows, {len(every)} subjects; protocol: {protocol}')
+
+    # ---- embeddings (one per model window; .npz windows: averaged per source window)
+    text_model = C.get('TEXT_MODEL', 'all-MiniLM-L6-v2')
+    table = channel_table_for(data.channel_texts, text_model, device)
+    emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True)
+    if is_npz:
+        owner = np.searchsorted(ds.segments[:, 0], data.windows['test'][:, 1], side='right') - 1
+        groups, inv = np.unique(owner, return_inverse=True)
+        agg = torch.zeros(len(groups), emb.shape[1]).index_add_(0, torch.from_numpy(inv), emb)
+        first = np.array([np.flatnonzero(inv == g)[0] for g in range(len(groups))])
+        emb, y, subj = torch.nn.functional.normalize(agg, dim=-1), y[first], subj[first]
+
+    results = {'checkpoint': str(ck_path), 'kind': ckpt['kind'], 'trained_on': seen, 'protocol': protocol,
+               'data': {'name': ds.name, 'path': str(ds.path), 'subjects': [ds.subjects[i] for i in every],
+                        'layout': args.layout,
+                        'n_windows': int(len(y)), 'window_seconds': C['WINDOW_SECONDS']},
+               'random_init': bool(args.random_init)}
+    out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{"" if args.layout is None else f"_layout{args.layout}"}{"_random" if args.random_init else ""}'
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- zero-shot
+    data_labels = data.label_names
+    texts, to_text = resolve_labels(data_labels, args.labels)
+    y_text = to_text[y]
+    rows = [('', 'accuracy', 'macro-F1')]
+    if ckpt['kind'] == STAGE1:
+        print('Stage 1 checkpoint: not aligned with text, so no zero-shot result (probes only)')
+    else:
+        bank = load_label_bank(ckpt, device)
+        if args.random_init:
+            bank.module = model.label_bank
+        protos = bank.prototypes(texts)
+        pred, _ = predict(emb.to(device), protos, bank.combine, bank.proto_temperature)
+        m = classification_metrics(y_text, pred, len(texts))
+        counts = np.bincount(y_text, minlength=len(texts))
+        zs = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': int(len(y)), 'labels': texts,
+              'per_class_f1': {t: f for t, f in zip(texts, m['per_class_f1'])}, 'confusion': m['confusion'],
+              'support': {t: int(c) for t, c in zip(texts, counts)},
+              'chance': {'accuracy_uniform': 1 / len(texts), 'accuracy_majority': float(counts.max() / counts.sum())},
+              'unseen_labels': [t for t in texts if t not in ckpt['data']['label_names']]}
+        if args.bootstrap:
+            zs['ci95'] = bootstrap_by_subject(y_text, pred, subj, len(texts), args.bootstrap, args.seed)
+        results['zero_shot'] = zs
+        plot_confusion(m['confusion'], texts, out_dir / 'confusion_zero_shot.png',
+                       f'Zero-shot on {ds.name}: acc {m["accuracy"]:.2f}, macro-F1 {m["macro_f1"]:.2f}')
+        rows.append(('zero-shot', m['accuracy'], m['macro_f1']))
+        rows.append(('chance (uniform)', 1 / len(texts), None))
+
+    # ---- probes
+    if not args.no_probe:
+        shots = [int(k) for k in args.shots.split(',') if k]
+        pr = probes(emb, y, subj, len(data_labels), shots, args.repeats, args.seed)
+        results.update(pr)
+        rows.append(('linear probe', pr['linear_probe']['accuracy'], pr['linear_probe']['macro_f1']))
+        for k, v in pr['few_shot'].items():
+            rows.append((f'{k}-shot (mean of {v["repeats"]})', v['accuracy'], v['macro_f1']))
+
+    with open(out_dir / 'results.json', 'w') as f:
+        json.dump(results, f, indent=1)
+    print(f'\n{ds.name}: {protocol}')
+    for name, a, f1 in rows:
+        fmt = lambda v: f'{v:>9.3f}' if isinstance(v, float) else f'{v or "":>9}'
+        print(f'  {name:<24}{fmt(a)}{fmt(f1)}')
+    if 'zero_shot' in results and results['zero_shot'].get('ci95'):
+        ci = results['zero_shot']['ci95']
+        print(f'  zero-shot 95% CI over subjects: accuracy {ci["accuracy"][0]:.3f}-{ci["accuracy"][1]:.3f}, '
+              f'macro-F1 {ci["macro_f1"][0]:.3f}-{ci["macro_f1"][1]:.3f}')
+    print(f'results: {out_dir / "results.json"}')
+    return results
+
+
+if __name__ == '__main__':
+    main()
