@@ -64,6 +64,9 @@ SOURCE = {'title': 'Daily and Sports Activities',
 def read_segment(path):
     """One sKK.txt -> float64 (125, 45)."""
     x = read_numeric(path, sep=',', n_cols=COLS)
+    bad = np.flatnonzero(~np.isfinite(x).all(1))
+    if len(bad):
+        raise ConversionError(f'{path}: line {bad[0] + 1}: expected finite numbers, found {x[bad[0]].tolist()}')
     if len(x) != ROWS:
         raise ConversionError(f'{path}: expected {ROWS} rows of {COLS} values, found {len(x)} rows '
                               f'(line {len(x) + 1} is {"missing" if len(x) < ROWS else "extra"})')

@@ -149,6 +149,10 @@ def read_all(root, subjects):
             if subjects is not None and subject not in subjects:
                 continue
             table = read_numeric(path, sep=',', n_cols=8)
+            bad = np.flatnonzero(~np.isfinite(table).all(1))
+            if len(bad):
+                raise ConversionError(f'{path}: line {bad[0] + 1}: expected finite numbers, '
+                                      f'found {table[bad[0]].tolist()}')
             pieces, unit = resample_file(table, repairs)
             units[unit] += 1
             recordings.append((code, subject, path, pieces))

@@ -122,6 +122,15 @@ def test_malformed_value(tmp_path):
         dsads.convert(tmp_path / 'raw', tmp_path / 'out')
 
 
+def test_infinite_value(tmp_path):
+    data = write_raw(tmp_path / 'raw')
+    x = segment(1, 2, 1)
+    x[41, 7] = np.inf
+    write_file(data / 'a01' / 'p2' / 's01.txt', x)
+    with pytest.raises(ConversionError, match=r'a01/p2/s01.txt: line 42: expected finite numbers'):
+        dsads.convert(tmp_path / 'raw', tmp_path / 'out')
+
+
 def test_wrong_row_count(tmp_path):
     data = write_raw(tmp_path / 'raw')
     write_file(data / 'a01' / 'p1' / 's02.txt', segment(1, 1, 2)[:124])

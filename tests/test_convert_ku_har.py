@@ -159,6 +159,15 @@ def test_truncated_line(tmp_path):
         ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
 
 
+def test_infinite_value(tmp_path):
+    base = write_raw(tmp_path / 'raw')
+    rows = table()
+    rows[20, 6] = np.inf
+    write_csv(base / '11.Walk' / '1002_L_1.csv', rows)
+    with pytest.raises(ConversionError, match=r'1002_L_1.csv: line 21: expected finite numbers'):
+        ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
+
+
 def test_wrong_column_count(tmp_path):
     base = write_raw(tmp_path / 'raw')
     write_csv(base / '11.Walk' / '1002_L_1.csv', np.ones((50, 9)))
