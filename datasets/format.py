@@ -7,7 +7,7 @@
 
 A *segment* is a run of samples with one label (-1 = unlabelled, null or transient) from one
 recording of one subject. Continuous sessions become several segments; pre-windowed datasets
-(UCI HAR, UniMiB, DSADS) give one segment per window. Segments never cross recordings, so a
+(UCI HAR, UniMiB) give one segment per window. Segments never cross recordings, so a
 window cut from a segment never spans two sessions.
 
 Every dataset is stored at one rate (`rate_hz`, 50 Hz unless `--rate` says otherwise) and in
@@ -106,7 +106,7 @@ def uniform_from_timestamps(t, x, rate_hz, max_gap_s=1.0):
     """
     t = np.asarray(t, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
-    keep = np.concatenate([[True], np.diff(t) > 0])          # drop repeated / backwards stamps
+    keep = t > np.maximum.accumulate(np.r_[-np.inf, t[:-1]])  # drop stamps not after every earlier one
     t, x = t[keep], x[keep]
     cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
     pieces = []

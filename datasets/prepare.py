@@ -34,7 +34,8 @@ def summarise(meta, seconds):
     lines = [f'{meta["name"]}: {meta["n_samples"]:,} samples x {meta["n_channels"]} channels at '
              f'{meta["rate_hz"]:g} Hz ({meta["n_samples"] / meta["rate_hz"] / 3600:.2f} h), '
              f'{len(meta["subjects"])} subjects, {n_lab} labelled segments, {seconds:.1f} s']
-    lines += [f'  {l["name"]:<28} {l["segments"]:>6} segments' for l in meta['labels']]
+    width = max([len(l['name']) for l in meta['labels']] + [10])
+    lines += [f'  {l["name"]:<{width}} {l["segments"]:>6} segments' for l in meta['labels']]
     for what, n in meta['repairs'].items():
         lines.append(f'  repaired: {what}: {n:,}')
     return '\n'.join(lines)
