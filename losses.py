@@ -7,6 +7,8 @@ Mask convention as in MAE: True = masked (to reconstruct), False = visible.
 import torch
 import torch.nn.functional as F
 
+from distributed import LOCAL
+
 RANDOM, SPAN, CHANNEL = 0, 1, 2      # masking strategies
 
 
@@ -93,32 +95,39 @@ def masked_mse(pred, target, mask, norm_target=True, eps=1e-6):
     return (per_patch * m).sum() / m.sum().clamp(min=1), (per_patch * m).flatten(1).sum(1), m.flatten(1).sum(1)
 
 
-def patch_infonce(z1, z2, valid, temperature=0.2):
+def patch_infonce(z1, z2, valid, temperature=0.2, d=LOCAL):
     """Patch-level InfoNCE between two views, symmetric. Positive: the same (channel, patch) of
-    the same sample in the other view; negatives: the same position in the other samples.
-    z1, z2: (B, C, P, E) L2-normalised; valid: (B, C, P) -> scalar (and per-sample sums, counts)"""
-    B, C, P, E = z1.shape
-    a = z1.permute(1, 2, 0, 3).reshape(C * P, B, E)                    # (CP, B, E)
-    b = z2.permute(1, 2, 0, 3).reshape(C * P, B, E)
-    v = valid.permute(1, 2, 0).reshape(C * P, B)                       # (CP, B)
-    logits = torch.bmm(a, b.transpose(1, 2)) / temperature              # (CP, B query, B key)
-    key_ok = v[:, None, :]
+    the same sample in the other view; negatives: the same position in the other samples (of
+    the global batch, gathered from all ranks under torchrun).
+    z1, z2: (b, C, P, E) L2-normalised, this rank's samples; valid: (b, C, P)
+    -> scalar loss (global mean), per-sample sums (b,), per-sample counts (b,)"""
+    b, C, P, E = z1.shape
+    v = valid.permute(1, 2, 0).reshape(C * P, b)                       # (CP, b) this rank
+    v_all = d.gather_nograd(valid).permute(1, 2, 0).reshape(C * P, -1)  # (CP, B) global batch
+    pos_idx = d.offset(b) + torch.arange(b, device=z1.device)          # where each query's positive is
+
+    def one_way(q, k):
+        """queries (b, C, P, E) vs keys of the global batch -> per-query loss (CP, b)"""
+        q = q.permute(1, 2, 0, 3).reshape(C * P, b, E)
+        k = d.gather(k).permute(1, 2, 0, 3).reshape(C * P, -1, E)
+        logits = torch.bmm(q, k.transpose(1, 2)) / temperature           # (CP, b, B)
+        pos = logits[:, torch.arange(b, device=z1.device), pos_idx]       # (CP, b)
+        return logits.masked_fill(~v_all[:, None, :], float('-inf')).logsumexp(2) - pos
+
+    loss = 0.5 * (one_way(z1, z2) + one_way(z2, z1))                    # (CP, b)
     # a query counts if it is real and has at least one real negative at its position
-    q_ok = v & (v.sum(1, keepdim=True) > 1)                            # (CP, B)
-    pos = logits.diagonal(dim1=1, dim2=2)                              # (CP, B)
-    lse_ab = logits.masked_fill(~key_ok, float('-inf')).logsumexp(2)   # view1 query -> view2 keys
-    lse_ba = logits.transpose(1, 2).masked_fill(~key_ok, float('-inf')).logsumexp(2)
-    loss = 0.5 * ((lse_ab - pos) + (lse_ba - pos))                     # (CP, B)
+    q_ok = v & (v_all.sum(1, keepdim=True) > 1)
     loss = torch.where(q_ok, loss, torch.zeros_like(loss))
-    per_sample = loss.sum(0)                                           # (B,)
-    count = q_ok.float().sum(0)
-    return per_sample.sum() / count.sum().clamp(min=1), per_sample, count
+    per_sample, count = loss.sum(0), q_ok.float().sum(0)
+    return d.mean(per_sample.sum(), count.sum()), per_sample, count
 
 
 def pretrain_loss(pred, target, z1, z2, mask, valid, mae_weight=1.0, contrastive_weight=0.5,
-                  temperature=0.2):
-    """total = mae_weight * MAE + contrastive_weight * patch InfoNCE.
-    Returns total and a dict of the parts (tensors; call .item() only when logging)."""
-    mae = masked_mse(pred, target, mask)[0]
-    con = patch_infonce(z1, z2, valid, temperature)[0]
+                  temperature=0.2, d=LOCAL):
+    """total = mae_weight * MAE + contrastive_weight * patch InfoNCE, each a mean over the global
+    batch (see distributed.py). Returns total and a dict of the parts (tensors; .item() only
+    when logging)."""
+    _, num, den = masked_mse(pred, target, mask)
+    mae = d.mean(num.sum(), den.sum())
+    con = patch_infonce(z1, z2, valid, temperature, d)[0]
     return mae_weight * mae + contrastive_weight * con, {'mae': mae, 'contrastive': con}

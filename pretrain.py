@@ -10,6 +10,7 @@ Outputs go to training_output/imu_pretraining/<timestamp>/: config.yaml, latest.
 import torch
 
 import augmentations as A
+from distributed import LOCAL, init_distributed, quiet, shutdown
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask, token_validity
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify
@@ -29,15 +30,18 @@ def make_views(batch, g, C):
     return x1, x2
 
 
-def step_loss(model, batch, g, C):
-    """One Stage 1 forward: views, structured mask, model, losses. -> total, parts dict"""
+def step_loss(model, batch, g, C, d=LOCAL):
+    """One Stage 1 forward: views and structured mask of the global batch, then this rank's
+    slice through the model (all of it in a single process). -> total, parts dict"""
     x1, x2 = make_views(batch, g, C)
     P = x1.shape[1] // C.PATCH_SIZE
     valid = token_validity(batch['channel_mask'], patch_valid(batch['length'], P, C.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)
-    pred, z1, z2, _ = model(x1, x2, batch['length'], batch['channel_mask'], batch['channel_type'], mask)
-    target = patchify(x1, C.PATCH_SIZE)
-    return pretrain_loss(pred, target, z1, z2, mask, valid, C.MAE_WEIGHT, C.CONTRASTIVE_WEIGHT, C.TEMPERATURE)
+    s = d.shard(len(x1))
+    pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], batch['channel_mask'][s], batch['channel_type'][s], mask[s])
+    target = patchify(x1[s], C.PATCH_SIZE)
+    return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], C.MAE_WEIGHT, C.CONTRASTIVE_WEIGHT,
+                         C.TEMPERATURE, d)
 
 
 def main(argv=None):
@@ -93,15 +97,17 @@ def main(argv=None):
     COMPILE = False                           # torch.compile the model (CUDA)
 
     C, resume = configure(locals(), argv)
+    d = init_distributed()
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
         C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
-    device, ctx, scaler = setup_device(C.SEED)
+    device, ctx, scaler = setup_device(C.SEED, d)
 
     names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
+    data = HARData(open_datasets(names, C.DATA_ROOT, log=print if d.main else quiet), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
                    C.MIN_WINDOW_SECONDS, seed=C.SEED, alpha=C.SAMPLING_ALPHA)
-    print(data.describe())
+    if d.main:
+        print(data.describe())
 
     enc_cfg = EncoderConfig(C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE,
                             max(64, int(C.WINDOW_SECONDS * C.SAMPLING_RATE_HZ) // C.PATCH_SIZE),
@@ -109,10 +115,13 @@ def main(argv=None):
     model = MAEPretrainModel(enc_cfg).to(device)
     opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
 
-    return fit(C, KIND, model, opt, scaler, ctx, device, data,
-               step_loss=lambda m, batch, g: step_loss(m, batch, g, C),
-               validate=lambda m: validate(m, data, device, ctx, C),
-               ckpt=ckpt, resume=resume, checkpoint_extra={'encoder_config': config_dict(enc_cfg)})
+    try:
+        return fit(C, KIND, model, opt, scaler, ctx, device, data,
+                   step_loss=lambda m, batch, g: step_loss(m, batch, g, C, d),
+                   validate=lambda m: validate(m, data, device, ctx, C),
+                   ckpt=ckpt, resume=resume, checkpoint_extra={'encoder_config': config_dict(enc_cfg)}, d=d)
+    finally:
+        shutdown(d)
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import augmentations as A
+from distributed import init_distributed, quiet, shutdown
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
 from model import EncoderConfig, SemanticAlignmentModel
@@ -25,7 +26,7 @@ KIND = 'semantic_alignment'
 STAGE1_KIND = 'imu_pretraining'
 
 
-def load_stage1(model, path):
+def load_stage1(model, path, log=print):
     """Copy Stage 1 encoder weights into the Stage 2 model; assert exactly which keys are new."""
     ckpt = load_checkpoint(path, [STAGE1_KIND])
     enc = {k: v for k, v in ckpt['model'].items() if k.startswith('encoder.')}
@@ -34,7 +35,7 @@ def load_stage1(model, path):
     if set(missing) != expected_new or unexpected:
         raise SystemExit(f'error: {path} does not fit this model: missing encoder keys '
                          f'{sorted(set(missing) - expected_new)}, unexpected {sorted(unexpected)}')
-    print(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
+    log(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
           f'{sorted({k.split(".")[0] for k in expected_new})}')
     return ckpt
 
@@ -85,17 +86,19 @@ def main(argv=None):
     COMPILE = False
 
     C, resume = configure(locals(), argv)
+    d = init_distributed()
+    log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:
         C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
-    device, ctx, scaler = setup_device(C.SEED)
+    device, ctx, scaler = setup_device(C.SEED, d)
 
     # ---- Stage 1 settings: encoder shape and windows
     if ckpt:
         enc_cfg, s1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
     elif C.STAGE1_CHECKPOINT == 'none':
         enc_cfg, s1 = EncoderConfig(d_model=C.D_MODEL), {'path': 'none', 'config': {}}
-        print('STAGE1_CHECKPOINT=none: the encoder starts from random weights')
+        log('STAGE1_CHECKPOINT=none: the encoder starts from random weights')
     else:
         path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
         if path is None:
@@ -106,26 +109,26 @@ def main(argv=None):
         s1 = {'path': str(path), 'config': s1ck['config'], 'data': s1ck['data']}
         C.STAGE1_CHECKPOINT = str(path)
         if C.D_MODEL != enc_cfg.d_model:
-            print(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
+            log(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
             C.D_MODEL = enc_cfg.d_model
     s1c = s1['config']
     window_s, rate = s1c.get('WINDOW_SECONDS', 4.0), s1c.get('SAMPLING_RATE_HZ', 50.0)
     C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ = window_s, rate
     stage1_held = set(s1c.get('HOLDOUT_DATASETS', []))
     if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
-        print(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
+        log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
         C.HOLDOUT_DATASETS = sorted(set(C.HOLDOUT_DATASETS) | stage1_held)
 
     # ---- data: labelled windows only
     names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT), window_s, rate, C.HOP_SECONDS, C.MIN_WINDOW_SECONDS,
+    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), window_s, rate, C.HOP_SECONDS, C.MIN_WINDOW_SECONDS,
                    seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA)
-    print(data.describe())
+    log(data.describe())
     holdout = None
     if C.HOLDOUT_DATASETS:
         held = [n for n in C.HOLDOUT_DATASETS if (Path(C.DATA_ROOT) / n / 'meta.json').exists()]
         if held:
-            hd = open_datasets(held, C.DATA_ROOT)
+            hd = open_datasets(held, C.DATA_ROOT, log=log)
             holdout = HARData(hd, window_s, rate, window_s, C.MIN_WINDOW_SECONDS, seed=C.SEED, labelled_only=True,
                               subjects_override={d.name: {'train': [], 'val': [], 'test': list(range(len(d.subjects)))}
                                                  for d in hd})
@@ -142,8 +145,9 @@ def main(argv=None):
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
                                    C.MEMORY_BANK_SIZE)
     if not ckpt and s1['path'] != 'none':
-        load_stage1(model, s1['path'])
+        load_stage1(model, s1['path'], log)
     model.to(device)
+    model.encoder.mask_token.requires_grad_(False)                                # Stage 1's MAE token: unused here
     if C.FREEZE_ENCODER:
         model.encoder.requires_grad_(False)
     opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
@@ -159,16 +163,19 @@ def main(argv=None):
         opt = torch.optim.AdamW(groups, lr=C.LEARNING_RATE, betas=(0.9, 0.95))
 
     def step_loss(m, batch, g):
+        """Augment the global batch, run this rank's slice (all of it in one process)."""
         x, length = batch['x'], batch['length']
         x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
         x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
-        imu = m(x, length, batch['channel_mask'], batch['channel_type'], channel_table[batch['channel_text']])
+        s = d.shard(len(x))
+        imu = m(x[s], length[s], batch['channel_mask'][s], batch['channel_type'][s],
+                channel_table[batch['channel_text'][s]])                           # (b, E)
         protos = model.label_bank(label_tok, label_mask, label_sent)                 # (L, K, E)
         bank_feats, bank_labels = model.memory_bank.entries()
-        loss, parts = semantic_infonce(imu, protos, batch['label'], model.scale(), label_sim,
+        loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), label_sim,
                                        C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
-                                       C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE)
-        model.memory_bank.enqueue(imu.detach().float(), batch['label'])
+                                       C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
+        model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), batch['label'])
         return loss, parts
 
     @torch.no_grad()
@@ -202,10 +209,13 @@ def main(argv=None):
     extra = [('zero_shot.png', ['val_accuracy', 'val_macro_f1', 'holdout_accuracy', 'holdout_macro_f1'],
               'Zero-shot on held-out subjects / datasets', 'score'),
              ('train_accuracy.png', ['train_accuracy'], 'Training batch accuracy (IMU -> text)', 'accuracy')]
-    return fit(C, KIND, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=ckpt, resume=resume,
-               best_metric='val_macro_f1', maximize=True, extra_plots=extra,
-               checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
-                                 'label_names': data.label_names})
+    try:
+        return fit(C, KIND, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=ckpt, resume=resume,
+                   best_metric='val_macro_f1', maximize=True, extra_plots=extra,
+                   checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
+                                     'label_names': data.label_names}, d=d)
+    finally:
+        shutdown(d)
 
 
 if __name__ == '__main__':

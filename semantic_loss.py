@@ -23,6 +23,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from distributed import LOCAL
+
 
 def combine_prototypes(sims, combine='logsumexp', proto_temperature=0.1):
     """Cosines to the K prototypes of a class -> one class score. sims (..., K) -> (...)"""
@@ -53,33 +55,34 @@ def soft_targets(labels, label_sim, smoothing, sim_temperature=0.1):
 
 def semantic_infonce(imu, protos, labels, logit_scale, label_sim=None, smoothing=0.0,
                      bank_feats=None, bank_labels=None, combine='logsumexp', proto_temperature=0.1,
-                     sim_temperature=0.1):
-    """imu (B, E) normalised; protos (L, K, E) normalised; labels (B,) in 0..L-1;
-    logit_scale: scalar (1 / temperature); bank_feats (M, E), bank_labels (M,) (-1 = empty).
-    Returns loss and a dict of parts (imu_to_text, text_to_imu, accuracy)."""
-    B = imu.shape[0]
-    # IMU -> text: (B, L)
+                     sim_temperature=0.1, d=LOCAL):
+    """imu (b, E) normalised, this rank's windows; protos (L, K, E) normalised; labels (b,) in
+    0..L-1; logit_scale: scalar (1 / temperature); bank_feats (M, E), bank_labels (M,) (-1 =
+    empty). Under torchrun the text -> IMU keys are the windows of all ranks (see distributed.py).
+    Returns the loss (a mean over the global batch) and a dict of logged parts."""
+    b = imu.shape[0]
+    # IMU -> text: (b, L)
     logits = logit_scale * class_scores(imu, protos, combine, proto_temperature)
     if smoothing > 0 and label_sim is not None:
         target = soft_targets(labels, label_sim, smoothing, sim_temperature)
     else:
         target = F.one_hot(labels, protos.shape[0]).float()
-    i2t = -(target * logits.log_softmax(-1)).sum(-1).mean()
+    n = torch.tensor(float(b), device=imu.device)
+    i2t = d.mean(-(target * logits.log_softmax(-1)).sum(), n)
 
-    # text -> IMU: queries are the batch's classes, keys the batch's windows plus the bank: (B, B + M)
-    keys, key_labels = imu, labels
+    # text -> IMU: queries are this rank's classes, keys the global batch's windows plus the bank: (b, B + M)
+    keys, key_labels = d.gather(imu), d.gather_nograd(labels)
     if bank_feats is not None:
-        keys = torch.cat([imu, bank_feats.to(imu.dtype)])
-        key_labels = torch.cat([labels, bank_labels])
-    q = protos[labels]                                                   # (B, K, E)
-    sims = torch.einsum('bke,me->bmk', q, keys)                          # (B, B+M, K)
+        keys = torch.cat([keys, bank_feats.to(imu.dtype)])
+        key_labels = torch.cat([key_labels, bank_labels])
+    sims = torch.einsum('bke,me->bmk', protos[labels], keys)             # (b, B+M, K)
     t_logits = logit_scale * combine_prototypes(sims, combine, proto_temperature)
+    pos_idx = d.offset(b) + torch.arange(b, device=imu.device)
+    self_pos = torch.zeros_like(t_logits, dtype=torch.bool)
+    self_pos[torch.arange(b, device=imu.device), pos_idx] = True
     same = key_labels[None, :] == labels[:, None]                        # same class: not a negative
-    self_pos = torch.zeros_like(same)
-    self_pos[:, :B] = torch.eye(B, dtype=torch.bool, device=imu.device)
-    drop = (same & ~self_pos) | (key_labels[None, :] < 0)
-    t_logits = t_logits.masked_fill(drop, float('-inf'))
-    t2i = F.cross_entropy(t_logits, torch.arange(B, device=imu.device))
+    t_logits = t_logits.masked_fill((same & ~self_pos) | (key_labels[None, :] < 0), float('-inf'))
+    t2i = d.mean(F.cross_entropy(t_logits, pos_idx, reduction='sum'), n)
 
-    acc = (logits.argmax(-1) == labels).float().mean()
+    acc = d.average((logits.argmax(-1) == labels).float().mean())
     return 0.5 * (i2t + t2i), {'imu_to_text': i2t.detach(), 'text_to_imu': t2i.detach(), 'accuracy': acc}

@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from distributed import LOCAL, broadcast_object, quiet
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -87,10 +89,11 @@ def as_dict(cfg):
 
 # ------------------------------------------------------------------------ device
 
-def setup_device(seed):
-    """Device, autocast context and GradScaler: AMP FP16 on CUDA, plain fp32 on CPU."""
+def setup_device(seed, d=None):
+    """Device, autocast context and GradScaler: AMP FP16 on CUDA, plain fp32 on CPU.
+    Under torchrun each rank takes the GPU of its local rank."""
     cuda = torch.cuda.is_available()
-    device = torch.device('cuda' if cuda else 'cpu')
+    device = torch.device(f'cuda:{d.local_rank}' if cuda and d is not None and d.on else 'cuda' if cuda else 'cpu')
     torch.manual_seed(seed)
     random.seed(seed)
     ctx = torch.autocast('cuda', dtype=torch.float16) if cuda else nullcontext()
@@ -253,15 +256,22 @@ def draw_plots(epochs, steps, folder, extra_plots=()):
 
 
 def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
-        best_metric='val_loss', maximize=False, extra_plots=(), checkpoint_extra=None):
+        best_metric='val_loss', maximize=False, extra_plots=(), checkpoint_extra=None, d=LOCAL):
     """The training loop both stages share.
 
     step_loss(model, batch, g) -> (loss, parts): parts are scalar tensors logged as train_<name>.
     validate(model) -> dict of floats (val_loss, val_<name>, val_ds_<dataset>, ...).
     Resumes exactly from `ckpt`: the epoch plan, the LR and the per-step generators are pure
     functions of (seed, epoch, step), and all RNG states are restored.
+    Under torchrun (`d.on`), the model runs wrapped in DistributedDataParallel, each rank
+    reads the whole global batch and step_loss runs its slice (distributed.py); only rank 0
+    writes files and prints; logged values are averaged over ranks.
     Returns the run folder.
     """
+    if C.BATCH_SIZE % d.world:
+        raise SystemExit(f'error: batch_size {C.BATCH_SIZE} is not divisible by the {d.world} processes; '
+                         f'the batch size is global (split across ranks)')
+    log = print if d.main else quiet
     steps_per_epoch = C.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // C.BATCH_SIZE)
     total_steps = C.EPOCHS * steps_per_epoch
     warmup = int(C.WARMUP_EPOCHS * steps_per_epoch)
@@ -273,22 +283,33 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         scaler.load_state_dict(ckpt['scaler'])
         epoch, step_in_epoch, best = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
         set_rng_state(ckpt['rng'])
-        print(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
+        log(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
     fwd = torch.compile(model) if C.COMPILE else model
-    run_dir = make_run_dir(C.OUT_ROOT, as_dict(C), ckpt['run_dir'] if ckpt else None)
+    if d.on:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
+    run_dir = make_run_dir(C.OUT_ROOT, as_dict(C), ckpt['run_dir'] if ckpt else None) if d.main else None
+    run_dir = Path(broadcast_object(str(run_dir), d))
     history = History(run_dir, ckpt['history'] if ckpt else None)
-    print(f'run folder: {run_dir}  device: {device}  parameters: {sum(p.numel() for p in model.parameters()):,}')
+    log(f'run folder: {run_dir}  device: {device}  processes: {d.world}  '
+        f'parameters: {sum(p.numel() for p in model.parameters()):,}')
 
     def save(name):
+        if not d.main:
+            return
         save_checkpoint({
             'kind': kind, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
             'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
             'epoch': epoch, 'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
             'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
             'history': history.state(), 'run_dir': str(run_dir),
-            'data': {'datasets': [d.name for d in data.datasets], 'split_subjects': data.split_subjects,
+            'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
                      'channel_texts': data.channel_texts, 'label_names': data.label_names},
             **(checkpoint_extra or {})}, run_dir / name)
+
+    def write_history():
+        if d.main:
+            history.write(extra_plots)
 
     n_ds = len(data.datasets)
     global_step = epoch * steps_per_epoch + step_in_epoch
@@ -299,7 +320,7 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         bad = torch.zeros((), device=device)                      # consecutive non-finite losses
         loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
                              num_workers=C.NUM_WORKERS, pin_memory=device.type == 'cuda')
-        bar = progress(loader, steps_per_epoch - step_in_epoch, f'epoch {epoch}')
+        bar = progress(loader, steps_per_epoch - step_in_epoch, f'epoch {epoch}', disable=not d.main)
         t0, seen, lr = time.time(), 0, get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
         for batch in bar:
             lr = get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
@@ -326,27 +347,30 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             # CPU has no GradScaler, so a NaN would poison the weights: stop at once. On CUDA the
             # scaler skips non-finite steps; stop only if that goes on for 20 steps.
             if device.type == 'cpu' or step_in_epoch % C.LOG_INTERVAL == 0:
-                if bad.item() >= (1 if device.type == 'cpu' else 20):
+                if d.sum(bad).item() >= (1 if device.type == 'cpu' else 20):
                     raise SystemExit(f'error: non-finite loss at step {global_step} (epoch {epoch}); '
                                      f'the last good checkpoint is {run_dir / "latest.pt"}')
             if step_in_epoch % C.LOG_INTERVAL == 0:
+                shown = d.average(l).item()
                 history.steps.append({'epoch': epoch + step_in_epoch / steps_per_epoch, 'step': global_step,
-                                      'loss': l.item(), 'lr': lr})
-                bar.set_postfix(loss=f'{l.item():.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
+                                      'loss': shown, 'lr': lr})
+                bar.set_postfix(loss=f'{shown:.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
             if C.MAX_STEPS and global_step >= C.MAX_STEPS:
                 break
         if step_in_epoch < steps_per_epoch:                       # stopped by MAX_STEPS mid-epoch
             save('latest.pt')
-            history.write(extra_plots)
-            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
+            write_history()
+            log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             return run_dir
 
         # ---- end of epoch: validation, history, checkpoints
         record = {'epoch': epoch + 1, 'lr': lr, 'time_s': time.time() - t0,
-                  **{f'train_{k}' if k != 'loss' else 'train_loss': v.item() / steps_per_epoch for k, v in sums.items()}}
-        for i, d in enumerate(data.datasets):
+                  **{f'train_{k}' if k != 'loss' else 'train_loss': d.average(v).item() / steps_per_epoch
+                     for k, v in sums.items()}}
+        ds_sum = d.average(ds_sum)
+        for i, ds in enumerate(data.datasets):
             if ds_n[i] > 0:
-                record[f'train_ds_{d.name}'] = (ds_sum[i] / ds_n[i]).item()
+                record[f'train_ds_{ds.name}'] = (ds_sum[i] / ds_n[i]).item()
         record.update(validate(model))
         history.epochs.append(record)
         epoch, step_in_epoch = epoch + 1, 0
@@ -360,11 +384,11 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             save('best.pt')
         if epoch % C.SAVE_EVERY == 0:
             save(f'checkpoint_epoch_{epoch}.pt')
-        history.write(extra_plots)
+        write_history()
         shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
-        print(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
+        log(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
         if C.MAX_STEPS and global_step >= C.MAX_STEPS:
-            print(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
+            log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             break
     return run_dir
 
