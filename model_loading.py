@@ -140,12 +140,16 @@ def _raw_data(checkpoint, X, channels, rate_hz):
     from datasets.user_npz import convert_npz
     C = checkpoint['config']
     X = np.asarray(X, np.float32)
+    dead = np.flatnonzero(np.isnan(X).all(1).any(1)) if X.ndim == 3 and X.shape[1] else []
+    if len(dead):                        # the converter would drop them and shift every later window
+        raise ValueError(f'windows {dead[:10].tolist()}: a channel is NaN throughout; drop or fill them first')
     tmp = Path(tempfile.mkdtemp(prefix='har_windows_'))
     np.savez(tmp / 'windows.npz', X=X, y=np.array(['unlabelled'] * len(X)),
              sampling_rate_hz=float(rate_hz), channels=np.array(list(channels)))
     convert_npz(tmp / 'windows.npz', tmp, 'windows', float(rate_hz))
     ds = PreparedDataset(tmp / 'windows')
-    return HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'], min_window_s=0.0,
+    patch_s = checkpoint['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
+    return HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'], min_window_s=patch_s,
                    subjects_override={'windows': {'train': [], 'val': [], 'test': list(range(len(ds.subjects)))}})
 
 
@@ -160,6 +164,10 @@ def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_s
     emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size)
     # each model window belongs to the raw window (segment) it was cut from
     owner = np.searchsorted(data.datasets[0].segments[:, 0], data.windows['test'][:, 1], side='right') - 1
+    short = np.setdiff1d(np.arange(len(X)), owner)
+    if len(short):                       # not even one patch: nothing of the window would reach the model
+        raise ValueError(f'windows {short[:10].tolist()}: shorter than one patch '
+                         f'({checkpoint["encoder_config"]["patch_size"]} samples at {checkpoint["config"]["SAMPLING_RATE_HZ"]:g} Hz)')
     out = torch.zeros(len(X), emb.shape[1]).index_add_(0, torch.from_numpy(owner), emb)
     return F.normalize(out, dim=-1)
 
@@ -169,5 +177,8 @@ def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_
     """Raw windows (N, T, C) -> predicted label strings (N,), scores (N, L) against `labels`."""
     emb = embed_windows(model, checkpoint, X, channels, rate_hz, device)
     protos = label_bank.prototypes(labels)
+    if emb.shape[1] != protos.shape[-1]:
+        raise ValueError(f'{checkpoint["kind"]} checkpoint: its {emb.shape[1]}-wide embeddings cannot be compared '
+                         f'with {protos.shape[-1]}-wide label texts; zero-shot needs a Stage 2 checkpoint')
     pred, scores = predict(emb, protos, label_bank.combine, label_bank.proto_temperature)
     return [labels[i] for i in pred], scores.cpu()
