@@ -302,6 +302,8 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
             'epoch': epoch, 'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
             'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
+            'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
+                           'ds_n': ds_n.tolist()},
             'history': history.state(), 'run_dir': str(run_dir),
             'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
                      'channel_texts': data.channel_texts, 'label_names': data.label_names},
@@ -312,11 +314,15 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             history.write(extra_plots)
 
     n_ds = len(data.datasets)
+    sums, ds_sum, ds_n = {}, torch.zeros(n_ds), torch.zeros(n_ds)
     global_step = epoch * steps_per_epoch + step_in_epoch
     while epoch < C.EPOCHS:
         model.train()
-        sums = {}                                                 # name -> device scalar, summed over steps
-        ds_sum, ds_n = torch.zeros(n_ds, device=device), torch.zeros(n_ds, device=device)
+        # running sums of this epoch (name -> device scalar; per dataset); restored on a mid-epoch resume
+        acc = (ckpt or {}).get('epoch_sums') if step_in_epoch else None
+        sums = {k: torch.tensor(v, device=device) for k, v in (acc or {}).get('sums', {}).items()}
+        ds_sum = torch.tensor(acc['ds_sum'], device=device) if acc else torch.zeros(n_ds, device=device)
+        ds_n = torch.tensor(acc['ds_n'], device=device) if acc else torch.zeros(n_ds, device=device)
         bad = torch.zeros((), device=device)                      # consecutive non-finite losses
         loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
                              num_workers=C.NUM_WORKERS, pin_memory=device.type == 'cuda')

@@ -35,7 +35,7 @@ def read_numeric(path, sep, n_cols=None, header=None, comment=None, names=None, 
     src = io.StringIO(text) if text is not None else path
     try:
         df = pd.read_csv(src, sep=sep, header=header, comment=comment, names=names, engine='c',
-                         na_values=na_values, keep_default_na=na_values is not None,
+                         na_values=na_values, keep_default_na=False,
                          skipinitialspace=True, dtype=np.float64)
     except FileNotFoundError:
         raise ConversionError(f'{path}: file not found') from None

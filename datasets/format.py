@@ -83,14 +83,26 @@ def resample(x, rate_in, rate_out):
     if abs(rate_in - rate_out) < 1e-9:
         return np.asarray(x, dtype=np.float32)
     frac = Fraction(rate_out / rate_in).limit_denominator(1000)
-    y = resample_poly(np.asarray(x, dtype=np.float64), frac.numerator, frac.denominator,
-                      axis=0, padtype='line')
+    up, down = frac.numerator, frac.denominator
+    y = resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=0, padtype='line',
+                      window=_polyphase_filter(up, down))
     return y.astype(np.float32)
 
 
-def resample_labels(labels, rate_in, rate_out):
-    """Nearest-sample label resampling. labels: (T,) -> (round(T * out / in),)"""
-    n_out = int(round(len(labels) * rate_out / rate_in))
+def _polyphase_filter(up, down, half_len=10, beta=5.0):
+    """Kaiser low-pass FIR for resample_poly with every polyphase branch normalised to unit
+    gain, so a constant (gravity) passes without ripple when upsampling by a non-integer ratio."""
+    from scipy.signal import firwin
+    m = max(up, down)
+    h = firwin(2 * half_len * m + 1, 1.0 / m, window=('kaiser', beta))
+    for p in range(up):
+        h[p::up] /= h[p::up].sum()
+    return h / up                       # resample_poly multiplies by `up` again
+
+
+def resample_labels(labels, rate_in, rate_out, n_out=None):
+    """Nearest-sample label resampling. labels: (T,) -> (n_out or round(T * out / in),)"""
+    n_out = int(round(len(labels) * rate_out / rate_in)) if n_out is None else n_out
     if n_out == len(labels):
         return np.asarray(labels)
     src = np.minimum((np.arange(n_out) * rate_in / rate_out).round().astype(np.int64), len(labels) - 1)
@@ -202,9 +214,9 @@ class PreparedWriter:
             raise ConversionError(f'{where}: layout {layout} does not exist')
         if np.isnan(signal).any():
             signal, n = interpolate_nans(signal)
-            self.count('NaN samples interpolated', n)
+            self.count('NaN values interpolated', n)
         signal = resample(signal, rate_hz, self.rate_hz)
-        labels = resample_labels(labels, rate_hz, self.rate_hz)[:len(signal)]
+        labels = resample_labels(labels, rate_hz, self.rate_hz, n_out=len(signal))
         if len(signal) == 0:
             return
         subj = self.subjects.setdefault(str(subject), len(self.subjects))

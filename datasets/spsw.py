@@ -100,7 +100,7 @@ def on_grid(t, x, labels, w):
     w.count('samples with a repeated or backward timestamp dropped', int((~keep).sum()))
     t, x, labels = t[keep], x[keep], labels[keep]
     x, n_nan = interpolate_nans(x)
-    w.count('NaN samples interpolated', n_nan)
+    w.count('NaN values interpolated', n_nan)
     pieces = []
     for lo, values in uniform_from_timestamps(t, x, RATE_HZ, max_gap_s=MAX_GAP_S):
         grid = t[lo] + np.arange(len(values)) / RATE_HZ

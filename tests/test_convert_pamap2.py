@@ -36,7 +36,7 @@ def test_segments_labels_subjects_and_repairs(tmp_path):
     assert ds.labels.index('lying') == 0 and ds.labels.index('rope jumping') == 17   # ids 1, 24
     assert ds.segments[3, 2] == 3 and ds.labels[3] == 'walking'                        # id 4
     assert ds.subjects == ['101', '102'] and len(ds.labels) == 18
-    assert meta['repairs'] == {'NaN samples interpolated': len(PAMAP2_DROPOUT) * 9,   # hand IMU drop-out
+    assert meta['repairs'] == {'NaN values interpolated': len(PAMAP2_DROPOUT) * 9,   # hand IMU drop-out
                                'recordings split at timestamp gaps': 2,
                                'recordings with an IMU channel entirely NaN dropped': 1}
 
@@ -79,7 +79,7 @@ def test_cli(tmp_path, capsys):
     write_pamap2(tmp_path / 'raw')
     prepare_main(['pamap2', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
     out = capsys.readouterr().out
-    assert 'pamap2: 200 samples x 27 channels at 50 Hz' in out and 'NaN samples interpolated: 45' in out
+    assert 'pamap2: 200 samples x 27 channels at 50 Hz' in out and 'NaN values interpolated: 45' in out
 
 
 def _short_line(root):

@@ -71,7 +71,7 @@ def test_nan_values_are_interpolated(tmp_path):
     lines[5] = ','.join(fields)
     write_raw(tmp_path / 'raw', lines)
     meta = recgym.convert(tmp_path / 'raw', tmp_path / 'out', rate_hz=20)
-    assert meta['repairs'] == {'NaN samples interpolated': 1}
+    assert meta['repairs'] == {'NaN values interpolated': 1}
 
 
 def test_subject_subset(tmp_path):

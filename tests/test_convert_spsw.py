@@ -100,7 +100,7 @@ def test_empty_values_are_interpolated(tmp_path):
         lines[i] = ',' + lines[i].split(',', 1)[1]              # x_acc missing
     write_csv(data / 's01' / 's01_01_sp.csv', lines)
     meta = spsw.convert(tmp_path / 'raw', tmp_path / 'out', devices=('sp',), subjects=[1])
-    assert meta['repairs']['NaN samples interpolated'] == 2
+    assert meta['repairs']['NaN values interpolated'] == 2
     assert not np.isnan(PreparedDataset(tmp_path / 'out' / 'spsw').signals).any()
 
 

@@ -82,7 +82,7 @@ def test_subject_subset_and_nan_repair(tmp_path):
     write_raw(tmp_path / 'raw', data=data)
     meta = unimib_shar.convert(tmp_path / 'raw', tmp_path / 'out', subjects=[30])
     assert meta['subjects'] == ['30'] and meta['n_samples'] == 2 * 151
-    assert meta['repairs'] == {'NaN samples interpolated': 3}
+    assert meta['repairs'] == {'NaN values interpolated': 3}
 
 
 def test_acc_names_are_optional_but_checked(tmp_path):

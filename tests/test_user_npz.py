@@ -67,7 +67,7 @@ def test_nan_values_are_interpolated_and_dead_windows_dropped(tmp_path):
     X[1, 10:15, 0] = np.nan
     X[2, :, 4] = np.nan
     meta = convert_npz(write(tmp_path, X=X, sampling_rate_hz=np.float64(50)), tmp_path / 'out', 'mine')
-    assert meta['repairs'] == {'NaN samples interpolated': 5, 'windows dropped: a channel is NaN throughout': 1}
+    assert meta['repairs'] == {'NaN values interpolated': 5, 'windows dropped: a channel is NaN throughout': 1}
     assert meta['n_samples'] == 3 * 100
 
 
