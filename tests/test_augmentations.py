@@ -1,0 +1,281 @@
+"""Augmentations: rotation geometry (SO(3) and about gravity), padding left alone, shapes,
+zeros past `length`, determinism per generator seed, permutation properties."""
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import augmentations as A
+
+T = 64
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def imu_batch(seed=0, dtype=torch.float64):
+    """Three samples, channels: device 0 acc 0-2, gyro 3-5; device 1 acc 6-8, gyro 9-11;
+    channels 12-13 padding (non-zero junk, which must stay as it is).
+    Sample 0: both devices. Sample 1: device 0 only (channels 6-11 padded too). Sample 2: both
+    devices, triad rows in another order with a padding row in between.
+    Returns x (B, T, 14), length (B,), triads (B, 5, 5), channel_mask (B, 14)."""
+    g = gen(seed)
+    B, C = 3, 14
+    x = torch.randn(B, T, C, generator=g, dtype=dtype)
+    x[:, :, [0, 1, 2, 6, 7, 8]] += torch.tensor([0.0, 0.0, 1.0, 0.6, 0.8, 0.0], dtype=dtype)  # gravity
+    length = torch.tensor([T, 40, 51])
+    x = x * (torch.arange(T)[None, :, None] < length[:, None, None])
+    x[:, :, 12:] = 7.0                                                # padded channels: junk
+    x[1, :, 6:] = 7.0
+    pad = [-1] * 5
+    triads = torch.tensor([
+        [[0, 1, 2, 0, 0], [3, 4, 5, 0, 1], [6, 7, 8, 1, 0], [9, 10, 11, 1, 1], pad],
+        [[0, 1, 2, 0, 0], [3, 4, 5, 0, 1], pad, pad, pad],
+        [[9, 10, 11, 1, 1], [6, 7, 8, 1, 0], pad, [3, 4, 5, 0, 1], [0, 1, 2, 0, 0]],
+    ])
+    channel_mask = torch.ones(B, C, dtype=torch.bool)
+    channel_mask[:, 12:] = False
+    channel_mask[1, 6:] = False
+    return x, length, triads, channel_mask
+
+
+def triad(x, b, c0):
+    return x[b, :, c0:c0 + 3]                                         # (T, 3)
+
+
+def fit_rotation(before, after):
+    """R with after = before @ R.T (least squares over time steps)."""
+    return torch.linalg.lstsq(before, after).solution.T
+
+
+# ------------------------------------------------------------------ rotation matrices
+
+def test_random_rotation_is_special_orthogonal():
+    R = A.random_rotation((500, 3), gen(0), 'cpu').double()
+    eye = torch.eye(3, dtype=R.dtype).expand_as(R)
+    assert_close(R @ R.transpose(-1, -2), eye, atol=1e-5, rtol=0)
+    assert_close(torch.linalg.det(R), torch.ones(500, 3, dtype=R.dtype), atol=1e-5, rtol=0)
+
+
+def test_random_rotation_is_spread_over_so3():
+    """Uniform over SO(3): the rotated z axis is uniform on the sphere, so its mean is ~0 and the
+    trace of R has mean 0 (E[1 + 2 cos(angle)] = 0 under the Haar measure)."""
+    R = A.random_rotation((20000,), gen(1), 'cpu')
+    assert R[:, :, 2].mean(0).abs().max() < 0.03
+    assert abs(R.diagonal(dim1=-2, dim2=-1).sum(-1).mean().item()) < 0.05
+
+
+def test_axis_rotation_keeps_axis_and_is_orthonormal():
+    axis = torch.nn.functional.normalize(torch.randn(50, 3, generator=gen(2), dtype=torch.float64), dim=-1)
+    angle = torch.rand(50, generator=gen(3), dtype=torch.float64) * 2 * math.pi
+    R = A.axis_rotation(axis, angle)
+    assert_close(R @ R.transpose(-1, -2), torch.eye(3, dtype=R.dtype).expand_as(R))
+    assert_close(torch.linalg.det(R), torch.ones(50, dtype=R.dtype))
+    assert_close((R @ axis[..., None])[..., 0], axis)
+    cos = (R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    assert_close(cos, torch.cos(angle))
+
+
+# ------------------------------------------------------------------ rotate
+
+@pytest.mark.parametrize('mode', ['so3', 'gravity'])
+def test_rotate_preserves_triad_norms_and_padding(mode):
+    x, length, triads, channel_mask = imu_batch()
+    y = A.rotate(x, length, triads, gen(5), mode)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    for b in range(3):
+        for row in triads[b]:
+            if row[0] < 0:
+                continue
+            c0 = int(row[0])
+            # (the matrices are drawn in float32, so float32 precision)
+            assert_close(triad(y, b, c0).norm(dim=-1), triad(x, b, c0).norm(dim=-1), atol=1e-5, rtol=1e-5)
+    assert torch.equal(y[:, :, 12:], x[:, :, 12:])                   # padded channels untouched
+    assert torch.equal(y[1, :, 6:], x[1, :, 6:])
+    past = (torch.arange(T)[None, :, None] >= length[:, None, None]) & channel_mask[:, None, :]
+    assert torch.all(y[past] == 0)                                    # zeros past length stay zero
+
+
+@pytest.mark.parametrize('mode', ['so3', 'gravity'])
+def test_rotate_turns_a_device_as_one_body_and_devices_independently(mode):
+    x, length, triads, _ = imu_batch()
+    y = A.rotate(x, length, triads, gen(6), mode)
+    for b in (0, 2):
+        Rs = []
+        for acc, gyro in ((0, 3), (6, 9)):
+            n = int(length[b])
+            R = fit_rotation(triad(x, b, acc)[:n], triad(y, b, acc)[:n])
+            assert_close(R @ R.T, torch.eye(3, dtype=R.dtype), atol=1e-5, rtol=0)
+            assert abs(torch.linalg.det(R).item() - 1) < 1e-5
+            assert_close(triad(y, b, gyro), triad(x, b, gyro) @ R.T, atol=1e-5, rtol=1e-5)   # same matrix
+            assert not torch.allclose(R, torch.eye(3, dtype=R.dtype), atol=1e-3)
+            Rs.append(R)
+        assert not torch.allclose(Rs[0], Rs[1], atol=1e-3)            # each device its own rotation
+
+
+def test_rotate_samples_independently():
+    x, length, triads, _ = imu_batch()
+    x[2], length[2], triads[2] = x[0], length[0], triads[0]
+    y = A.rotate(x, length, triads, gen(7), 'so3')
+    R0 = fit_rotation(triad(x, 0, 0), triad(y, 0, 0))
+    R2 = fit_rotation(triad(x, 2, 0), triad(y, 2, 0))
+    assert not torch.allclose(R0, R2, atol=1e-3)
+
+
+def test_rotate_gravity_keeps_gravity_component():
+    x, length, triads, _ = imu_batch()
+    y = A.rotate(x, length, triads, gen(8), 'gravity')
+    for b in range(3):
+        n = int(length[b])
+        for row in triads[b]:
+            if row[0] < 0 or row[4] != 0:                             # accelerometer triads
+                continue
+            acc, acc_y = triad(x, b, int(row[0]))[:n], triad(y, b, int(row[0]))[:n]
+            axis = acc.mean(0) / acc.mean(0).norm()
+            assert_close(acc_y @ axis, acc @ axis, atol=1e-5, rtol=1e-5)
+            # the device's gyroscope turns about the same axis
+            gyro = [int(r[0]) for r in triads[b] if r[0] >= 0 and r[3] == row[3] and r[4] == 1][0]
+            assert_close(triad(y, b, gyro)[:n] @ axis, triad(x, b, gyro)[:n] @ axis, atol=1e-5, rtol=1e-5)
+            assert not torch.allclose(acc_y, acc, atol=1e-3)          # but it did turn
+
+
+def test_rotate_gravity_ignores_samples_past_length():
+    x, length, triads, _ = imu_batch()
+    x2 = x.clone()
+    x2[1, 45:, :6] = 5.0                                              # length[1] = 40
+    y, y2 = A.rotate(x, length, triads, gen(9), 'gravity'), A.rotate(x2, length, triads, gen(9), 'gravity')
+    assert_close(y[1, :40], y2[1, :40])
+
+
+def test_rotate_gravity_without_accelerometer_uses_so3():
+    x, length, triads, _ = imu_batch()
+    gyro_only = torch.tensor([[[3, 4, 5, 0, 1], [-1] * 5, [-1] * 5, [-1] * 5, [-1] * 5]] * 3)
+    y = A.rotate(x, length, gyro_only, gen(10), 'gravity')
+    for b in range(3):
+        assert_close(triad(y, b, 3).norm(dim=-1), triad(x, b, 3).norm(dim=-1), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(triad(y, b, 3), triad(x, b, 3), atol=1e-3)
+    assert torch.equal(y[..., :3], x[..., :3])                        # channels of no triad untouched
+
+
+def test_rotate_none_and_bad_mode():
+    x, length, triads, _ = imu_batch()
+    assert torch.equal(A.rotate(x, length, triads, gen(0), 'none'), x)
+    with pytest.raises(ValueError, match='rotation mode'):
+        A.rotate(x, length, triads, gen(0), 'yaw')
+
+
+def test_rotate_does_not_modify_input():
+    x, length, triads, _ = imu_batch()
+    x0 = x.clone()
+    A.rotate(x, length, triads, gen(0), 'gravity')
+    assert torch.equal(x, x0)
+
+
+# ------------------------------------------------------------------ time and magnitude
+
+def padded_signal(seed=0):
+    g = gen(seed)
+    length = torch.tensor([T, 37, 1, 50])
+    x = torch.randn(4, T, 5, generator=g) * (torch.arange(T)[None, :, None] < length[:, None, None])
+    return x, length
+
+
+AUGS = {
+    'jitter': lambda x, n, g: A.jitter(x, n, g, 0.05),
+    'scale': lambda x, n, g: A.scale(x, g, 0.1),
+    'time_shift': lambda x, n, g: A.time_shift(x, n, g, 0.25),
+    'time_warp': lambda x, n, g: A.time_warp(x, n, g, 0.2),
+    'magnitude_warp': lambda x, n, g: A.magnitude_warp(x, g, 0.2),
+    'weak': lambda x, n, g: A.weak(x, n, g),
+    'strong': lambda x, n, g: A.strong(x, n, g),
+}
+
+
+@pytest.mark.parametrize('name', list(AUGS))
+def test_shape_padding_and_determinism(name):
+    fn = AUGS[name]
+    x, length = padded_signal()
+    x0 = x.clone()
+    y = fn(x, length, gen(1))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert torch.equal(x, x0)                                         # input untouched
+    past = torch.arange(T)[None, :] >= length[:, None]
+    assert torch.all(y[past] == 0)
+    assert torch.equal(fn(x, length, gen(1)), y)
+    assert not torch.equal(fn(x, length, gen(2)), y)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize('name,fn', [
+    ('jitter', lambda x, n, g: A.jitter(x, n, g, 0.0)),
+    ('scale', lambda x, n, g: A.scale(x, g, 0.0)),
+    ('time_shift', lambda x, n, g: A.time_shift(x, n, g, 0.0)),
+    ('time_warp', lambda x, n, g: A.time_warp(x, n, g, 0.0)),
+    ('magnitude_warp', lambda x, n, g: A.magnitude_warp(x, g, 0.0)),
+])
+def test_zero_strength_is_identity(name, fn):
+    x, length = padded_signal(3)
+    assert_close(fn(x, length, gen(0)), x, atol=1e-5, rtol=1e-5)
+
+
+def test_time_shift_is_circular_shift_of_real_part():
+    x, length = padded_signal(4)
+    shifts_seen = set()
+    for seed in range(5):
+        y = A.time_shift(x, length, gen(seed), 0.25)
+        for b in range(len(x)):
+            n = int(length[b])
+            matches = [k for k in range(n) if torch.equal(y[b, :n], torch.roll(x[b, :n], k, 0))]
+            assert matches, (seed, b)
+            k = min(matches, key=lambda k: min(k, n - k))
+            assert min(k, n - k) <= 0.25 * n + 1
+            shifts_seen.add((b, k))
+            assert torch.equal(y[b, n:], x[b, n:])
+    assert len(shifts_seen) > 5
+
+
+def test_scale_is_constant_gain_per_channel():
+    x, length = padded_signal(5)
+    y = A.scale(x, gen(0), 0.1)
+    gain = y[0] / x[0]                                                # sample 0 is fully real
+    assert_close(gain, gain[:1].expand_as(gain), atol=1e-5, rtol=1e-5)
+
+
+def test_time_warp_keeps_end_points_and_range():
+    x, length = padded_signal(6)
+    y = A.time_warp(x, length, gen(0), 0.3)
+    for b in range(len(x)):
+        n = int(length[b])
+        assert_close(y[b, 0], x[b, 0])
+        assert_close(y[b, n - 1], x[b, n - 1], atol=1e-4, rtol=1e-4)
+        # interpolation between real samples never leaves their range
+        assert torch.all(y[b, :n].max(0).values <= x[b, :n].max(0).values + 1e-5)
+        assert torch.all(y[b, :n].min(0).values >= x[b, :n].min(0).values - 1e-5)
+
+
+def test_magnitude_warp_is_smooth_positive_gain():
+    x = torch.ones(200, T, 3)
+    length = torch.full((200,), T)
+    gain = A.magnitude_warp(x, gen(0), 0.2)
+    assert abs(gain.mean().item() - 1) < 0.02
+    assert (gain[:, 1:] - gain[:, :-1]).abs().max() < 0.2            # piecewise linear, 4 knots
+
+
+# ------------------------------------------------------------------ channel shuffle
+
+def test_channel_shuffle_permutes_real_channels_only():
+    x, length, triads, channel_mask = imu_batch()
+    y, perm = A.channel_shuffle(x, channel_mask, gen(0))
+    assert y.shape == x.shape
+    for b in range(3):
+        real = torch.nonzero(channel_mask[b]).flatten()
+        pad = torch.nonzero(~channel_mask[b]).flatten()
+        assert sorted(perm[b, real].tolist()) == real.tolist()        # real positions get real channels
+        assert sorted(perm[b, pad].tolist()) == pad.tolist()
+        for j in range(x.shape[2]):
+            assert torch.equal(y[b, :, j], x[b, :, perm[b, j]])
+    assert any(not torch.equal(perm[b, :6], torch.arange(6)) for b in range(3))
+    y2, perm2 = A.channel_shuffle(x, channel_mask, gen(0))
+    assert torch.equal(y, y2) and torch.equal(perm, perm2)
