@@ -78,13 +78,14 @@ def label_text(raw):
 
 # ---------------------------------------------------------------------------- resampling
 
-def resample(x, rate_in, rate_out):
-    """Polyphase resampling along axis 0 (anti-aliased). x: (T, ...) -> (round(T * out / in), ...)"""
+def resample(x, rate_in, rate_out, axis=0):
+    """Polyphase resampling along `axis` (anti-aliased, edges extrapolated linearly).
+    x: (T, ...) -> (ceil(T * out / in), ...) for axis=0"""
     if abs(rate_in - rate_out) < 1e-9:
         return np.asarray(x, dtype=np.float32)
     frac = Fraction(rate_out / rate_in).limit_denominator(1000)
     up, down = frac.numerator, frac.denominator
-    y = resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=0, padtype='line',
+    y = resample_poly(np.asarray(x, dtype=np.float64), up, down, axis=axis, padtype='line',
                       window=_polyphase_filter(up, down))
     return y.astype(np.float32)
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
-from datasets.format import G, PreparedDataset
+from datasets.format import G, PreparedDataset, resample
 
 SENSOR_TYPES = ('acc', 'gyro', 'mag')     # channel_type ids 0, 1, 2; padding uses 3
 PAD_TYPE = len(SENSOR_TYPES)
@@ -263,9 +262,7 @@ class _PlanDataset(torch.utils.data.Dataset):
 
 def resample_windows(x, rate_in, rate_out, n_out):
     """Resample a batch of windows along time. x: (B, T, C) -> (B, n_out, C), zero-padded/cut."""
-    from fractions import Fraction
-    frac = Fraction(rate_out / rate_in).limit_denominator(1000)
-    y = resample_poly(x, frac.numerator, frac.denominator, axis=1).astype(np.float32)
+    y = resample(x, rate_in, rate_out, axis=1)
     if y.shape[1] < n_out:
         y = np.concatenate([y, np.zeros((y.shape[0], n_out - y.shape[1], y.shape[2]), np.float32)], 1)
     return y[:, :n_out]

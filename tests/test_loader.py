@@ -228,11 +228,6 @@ def test_resampling_to_the_model_rate(tmp_path):
     np.testing.assert_allclose(out['x'][full, 20:180, 0], np.sin(2 * np.pi * 0.5 * t50[20:180]), atol=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'BUG datasets/loader.py resample_windows: scipy resample_poly with its default filter and zero '
-    'padding, per window: a constant 1 g at 25 Hz -> 50 Hz comes out 1.133, 0.931, 1.042... near '
-    'the window start and 0.5 at its last sample (datasets.format.resample, fixed in e85c670, '
-    'keeps it at 1.0 with padtype="line" and a unit-gain polyphase filter)'))
 def test_resampling_keeps_a_constant_up_to_the_window_edges(tmp_path):
     """Gravity is a constant: resampling a window must not make it ripple or droop at the edges."""
     with PreparedWriter(tmp_path, 'still', LABELS, [triad('acc', 'g', 'wrist', 'watch')], rate_hz=25.0) as w:
