@@ -165,7 +165,7 @@ def probes(emb, y, subjects, n_classes, shots, repeats, seed):
         note = f'subject-disjoint: {len(halves[0])} support / {len(halves[1])} query subjects'
     query = ~support
     x = emb.numpy()
-    out = {'protocol': note}
+    out = {'probe_protocol': note}
     lp = fit_predict(x[support], y[support], x[query], seed)
     m = classification_metrics(y[query], lp, n_classes)
     out['linear_probe'] = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_train': int(support.sum()),
