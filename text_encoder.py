@@ -62,18 +62,26 @@ def load_sentence_transformer(name, device='cpu'):
         return SentenceTransformer(path, device=str(device))
 
 
+_LOADED = {}     # (name, device) -> SentenceTransformer: loaded once per process
+_CACHES = {}     # (name, device) -> (sentence cache, token cache), shared by every TextEmbedder
+
+
 class TextEmbedder:
-    """Sentence and token embeddings of texts, each text encoded once per process."""
+    """Sentence and token embeddings of texts, each text encoded once per process (the model
+    and the caches are shared by all TextEmbedders of one model and device)."""
 
     def __init__(self, name=DEFAULT_TEXT_MODEL, device='cpu'):
         self.name, self.device = name, device
         self._model = None
-        self._sent, self._tok = {}, {}
+        self._sent, self._tok = _CACHES.setdefault((str(name), str(device)), ({}, {}))
 
     @property
     def model(self):
         if self._model is None:
-            self._model = load_sentence_transformer(self.name, self.device)
+            key = (str(self.name), str(self.device))
+            if key not in _LOADED:
+                _LOADED[key] = load_sentence_transformer(self.name, self.device)
+            self._model = _LOADED[key]
         return self._model
 
     @property
