@@ -17,7 +17,9 @@ segment is time-masked. For a user's .npz, a window longer than the model's is s
 model windows whose embeddings are averaged, so each .npz window gets one prediction.
 """
 import argparse
+import atexit
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -69,6 +71,7 @@ def open_eval_dataset(spec, data_root, log=print):
         if not path.is_file():
             raise SystemExit(f'error: {path} does not exist')
         tmp = Path(tempfile.mkdtemp(prefix='har_eval_'))
+        atexit.register(shutil.rmtree, tmp, True)                   # removed when the process ends
         try:
             convert_npz(path, tmp, path.stem, 50.0)
         except Exception as e:

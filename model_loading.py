@@ -134,6 +134,8 @@ def channel_table_for(texts, text_model, device):
 def _raw_data(checkpoint, X, channels, rate_hz):
     """Wrap raw windows (N, T, C) as a one-dataset HARData (all windows in 'test') with the
     checkpoint's window settings, going through the same converter as a user's .npz."""
+    import atexit
+    import shutil
     import tempfile
     from datasets.format import PreparedDataset
     from datasets.loader import HARData
@@ -144,6 +146,7 @@ def _raw_data(checkpoint, X, channels, rate_hz):
     if len(dead):                        # the converter would drop them and shift every later window
         raise ValueError(f'windows {dead[:10].tolist()}: a channel is NaN throughout; drop or fill them first')
     tmp = Path(tempfile.mkdtemp(prefix='har_windows_'))
+    atexit.register(shutil.rmtree, tmp, True)                       # removed when the process ends
     np.savez(tmp / 'windows.npz', X=X, y=np.array(['unlabelled'] * len(X)),
              sampling_rate_hz=float(rate_hz), channels=np.array(list(channels)))
     convert_npz(tmp / 'windows.npz', tmp, 'windows', float(rate_hz))

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '1')     # tiny models: one thread each is fastest on 2 shared cores
 
 
 # ---------------------------------------------------------------- Stage 2 and evaluation: shared, trained once
@@ -86,3 +87,11 @@ def stage2_run(tmp_path_factory, empty_data_root, stage1_run, text_model_once):
         return Path(semantic_alignment_train.main([
             f'--stage1_checkpoint={stage1_run / "best.pt"}', f'--data_root={empty_data_root}',
             f'--out_root={out / "s2"}', *TINY_STAGE2]))
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _one_torch_thread_for_the_suite():
+    """Every test runs torch on one thread (the tiny models gain nothing from two, and on a busy
+    2-core machine two threads oversubscribe the cores)."""
+    with one_thread():
+        yield
