@@ -123,11 +123,11 @@ def patch_infonce(z1, z2, valid, temperature=0.2, d=LOCAL):
 
 
 def pretrain_loss(pred, target, z1, z2, mask, valid, mae_weight=1.0, contrastive_weight=0.5,
-                  temperature=0.2, d=LOCAL):
+                  temperature=0.2, d=LOCAL, norm_eps=1e-6):
     """total = mae_weight * MAE + contrastive_weight * patch InfoNCE, each a mean over the global
     batch (see distributed.py). Returns total and a dict of the parts (tensors; .item() only
     when logging)."""
-    _, num, den = masked_mse(pred, target, mask)
+    _, num, den = masked_mse(pred, target, mask, eps=norm_eps)
     mae = d.mean(num.sum(), den.sum())
     con = patch_infonce(z1, z2, valid, temperature, d)[0]
     return mae_weight * mae + contrastive_weight * con, {'mae': mae, 'contrastive': con}

@@ -20,28 +20,29 @@ KIND = 'imu_pretraining'
 
 
 def make_views(batch, g, C):
-    """Shared time shift and rotation, then a weak view (to mask and reconstruct) and a
-    weak+strong view (to contrast). batch tensors on device -> x1, x2: (B, T, C)"""
+    """Shared time shift and rotation give the clean window x (the reconstruction target); a weak
+    view of it is masked and encoded, a weak+strong view is contrasted with it.
+    batch tensors on device -> x, x1, x2: (B, T, C)"""
     x, length = batch['x'], batch['length']
     x = A.time_shift(x, length, g, C.SHIFT_FRAC)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x1 = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
     x2 = A.strong(A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA), length, g, C.WARP_SIGMA, C.MAG_WARP_SIGMA)
-    return x1, x2
+    return x, x1, x2
 
 
 def step_loss(model, batch, g, C, d=LOCAL):
     """One Stage 1 forward: views and structured mask of the global batch, then this rank's
     slice through the model (all of it in a single process). -> total, parts dict"""
-    x1, x2 = make_views(batch, g, C)
+    x, x1, x2 = make_views(batch, g, C)
     P = x1.shape[1] // C.PATCH_SIZE
     valid = token_validity(batch['channel_mask'], patch_valid(batch['length'], P, C.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)
     s = d.shard(len(x1))
     pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], batch['channel_mask'][s], batch['channel_type'][s], mask[s])
-    target = patchify(x1[s], C.PATCH_SIZE)
+    target = patchify(x[s], C.PATCH_SIZE)
     return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], C.MAE_WEIGHT, C.CONTRASTIVE_WEIGHT,
-                         C.TEMPERATURE, d)
+                         C.TEMPERATURE, d, C.NORM_EPS)
 
 
 def main(argv=None):
@@ -70,6 +71,8 @@ def main(argv=None):
     MASK_RATIO = 0.5                          # random-strategy ratio of tokens
     SPAN_MASK_RATIO = 0.3                     # span strategy: about this share of patches
     CHANNEL_DROP_RATIO = 0.3                  # channel strategy: this share of channels
+    NORM_EPS = 1e-2                           # variance floor of the per-patch target normalisation
+                                              # (model units^2): still patches are not blown up to unit variance
     MAE_WEIGHT = 1.0
     CONTRASTIVE_WEIGHT = 0.5
     TEMPERATURE = 0.2                         # patch InfoNCE temperature
