@@ -10,7 +10,8 @@ Protocol (honest by construction):
   refused unless --allow-seen, which then uses only the subjects held out from training and
   labels the result "seen dataset".
 - linear probe and k-shot (k windows per class) on frozen embeddings: subjects are split into
-  disjoint support and query halves; k-shot is repeated over --repeats draws.
+  disjoint support and query halves; logistic regression with class-balanced weights (so
+  macro-F1 is not decided by the majority class); k-shot is repeated over --repeats draws.
 - confidence intervals: bootstrap over subjects (whole subjects resampled).
 Windows are cut at the checkpoint's window length and rate (non-overlapping); a shorter
 segment is time-masked. For a user's .npz, a window longer than the model's is split into
@@ -149,7 +150,7 @@ def fit_predict(train_x, train_y, test_x, seed):
     from sklearn.linear_model import LogisticRegression
     if len(np.unique(train_y)) == 1:
         return np.full(len(test_x), train_y[0])
-    clf = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    clf = LogisticRegression(max_iter=2000, C=1.0, class_weight='balanced', random_state=seed)
     clf.fit(train_x, train_y)
     return clf.predict(test_x)
 
