@@ -47,7 +47,8 @@ def main(argv=None):
     DATASETS = ['uci_har', 'hhar', 'mhealth', 'pamap2', 'wisdm', 'unimib_shar',
                 'dsads', 'hapt', 'ku_har', 'recgym']
     HOLDOUT_DATASETS = []                     # seen by neither stage; scored zero-shot at validation
-    STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt; 'none' = random init
+    STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt
+    RANDOM_ENCODER = False                    # ablation: Stage 1's architecture and windows, random weights
     TEXT_MODEL = 'all-MiniLM-L6-v2'           # sentence-transformers model (packaged, or a local folder)
     # model (encoder shape and window settings come from the Stage 1 checkpoint)
     D_MODEL = 384
@@ -96,9 +97,6 @@ def main(argv=None):
     # ---- Stage 1 settings: encoder shape and windows
     if ckpt:
         enc_cfg, s1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
-    elif C.STAGE1_CHECKPOINT == 'none':
-        enc_cfg, s1 = EncoderConfig(d_model=C.D_MODEL), {'path': 'none', 'config': {}}
-        log('STAGE1_CHECKPOINT=none: the encoder starts from random weights')
     else:
         path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
         if path is None:
@@ -144,7 +142,9 @@ def main(argv=None):
     # ---- model
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
                                    C.MEMORY_BANK_SIZE)
-    if not ckpt and s1['path'] != 'none':
+    if not ckpt and C.RANDOM_ENCODER:                                             # (a resume brings its weights)
+        log(f'RANDOM_ENCODER: encoder shaped like {s1["path"]} but randomly initialised (ablation)')
+    elif not ckpt:
         load_stage1(model, s1['path'], log)
     model.to(device)
     model.encoder.mask_token.requires_grad_(False)                                # Stage 1's MAE token: unused here
