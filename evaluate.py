@@ -52,6 +52,8 @@ def parse_args(argv=None):
                     'of the same architecture (the "untrained encoder" reference)')
     ap.add_argument('--layout', type=int, help='only windows of this channel layout of the dataset '
                     '(e.g. spsw: 0 = smartphone, 1 = smartwatch; see its meta.json "layouts")')
+    ap.add_argument('--min_window_s', type=float, help='drop segments shorter than this many seconds '
+                    '(default: one patch, the shortest window the model can embed)')
     ap.add_argument('--shots', default='1,5,10', help='k values for k-shot (windows per class), default 1,5,10')
     ap.add_argument('--repeats', type=int, default=10, help='k-shot draws to average (default 10)')
     ap.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples for intervals (0: none)')
@@ -229,8 +231,10 @@ def main(argv=None):
 
     every = held_subjects if held_subjects is not None else list(range(len(ds.subjects)))
     patch_s = ckpt['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
+    if args.min_window_s is not None and args.min_window_s < patch_s:
+        raise SystemExit(f'error: --min_window_s {args.min_window_s} is shorter than one patch ({patch_s:g} s)')
     data = HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'],
-                   min_window_s=patch_s, labelled_only=True,
+                   min_window_s=args.min_window_s or patch_s, labelled_only=True,
                    subjects_override={ds.name: {'train': [], 'val': [], 'test': every}})
     if args.layout is not None:
         if not 0 <= args.layout < len(ds.layouts):
@@ -258,7 +262,8 @@ def main(argv=None):
     results = {'checkpoint': str(ck_path), 'kind': ckpt['kind'], 'trained_on': seen, 'protocol': protocol,
                'data': {'name': ds.name, 'path': str(ds.path), 'subjects': [ds.subjects[i] for i in every],
                         'layout': args.layout,
-                        'n_windows': int(len(y)), 'window_seconds': C['WINDOW_SECONDS']},
+                        'n_windows': int(len(y)), 'window_seconds': C['WINDOW_SECONDS'],
+                        'min_window_seconds': args.min_window_s or patch_s},
                'random_init': bool(args.random_init)}
     out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{"" if args.layout is None else f"_layout{args.layout}"}{"_random" if args.random_init else ""}'
     out_dir.mkdir(parents=True, exist_ok=True)

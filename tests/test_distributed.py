@@ -1,5 +1,5 @@
 """torchrun with 2 CPU processes (gloo) gives the single-process losses, writes one run folder,
-and resumes. Slow (each launch starts 2 Python processes): run with `python -m pytest -m slow`."""
+and resumes (each launch starts 2 Python processes)."""
 import json
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# ~50 s on 2 cores: fast enough to stay in the default run
 
 TINY = ['--datasets=hapt', '--d_model=32', '--depth=2', '--n_heads=2', '--decoder_depth=1', '--proj_dim=16',
         '--batch_size=8', '--steps_per_epoch=3', '--epochs=2', '--num_workers=0', '--log_interval=1']
