@@ -14,7 +14,8 @@ from distributed import LOCAL, init_distributed, quiet, shutdown
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask, token_validity
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify
-from train_common import configure, fit, load_checkpoint, make_optimizer, setup_device, step_generator
+from train_common import (configure, fit, load_checkpoint, make_optimizer, resume_config, setup_device,
+                          step_generator)
 
 KIND = 'imu_pretraining'
 
@@ -99,15 +100,17 @@ def main(argv=None):
     SAVE_EVERY = 10                           # epochs between checkpoint_epoch_*.pt
     COMPILE = False                           # torch.compile the model (CUDA)
 
-    C, resume = configure(locals(), argv)
+    defaults = dict(locals())
+    C, resume = configure(defaults, argv)
     d = init_distributed()
+    log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
-        C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
+        resume_config(C, defaults, ckpt['config'], log)
     device, ctx, scaler = setup_device(C.SEED, d)
 
     names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT, log=print if d.main else quiet), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
+    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
                    C.MIN_WINDOW_SECONDS, seed=C.SEED, alpha=C.SAMPLING_ALPHA)
     if d.main:
         print(data.describe())

@@ -20,7 +20,8 @@ from model import EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
 from semantic_loss import semantic_infonce
 from text_encoder import TextEmbedder
-from train_common import configure, find_latest, fit, load_checkpoint, make_optimizer, setup_device
+from train_common import (configure, find_latest, fit, load_checkpoint, make_optimizer, resume_config,
+                          setup_device)
 
 KIND = 'semantic_alignment'
 STAGE1_KIND = 'imu_pretraining'
@@ -86,12 +87,13 @@ def main(argv=None):
     SAVE_EVERY = 10
     COMPILE = False
 
-    C, resume = configure(locals(), argv)
+    defaults = dict(locals())
+    C, resume = configure(defaults, argv)
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:
-        C.__dict__.update({k: v for k, v in ckpt['config'].items() if k not in ('MAX_STEPS', 'NUM_WORKERS')})
+        resume_config(C, defaults, ckpt['config'], log)
     device, ctx, scaler = setup_device(C.SEED, d)
 
     # ---- Stage 1 settings: encoder shape and windows

@@ -60,6 +60,20 @@ def configure(defaults, argv=None):
     return SimpleNamespace(**cfg), resume
 
 
+RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS')
+
+
+def resume_config(C, defaults, ckpt_config, log=print):
+    """On --resume the run's own settings win (so the run continues as it started), except how
+    far to go now and how many loader workers. Overrides that are dropped are named, not silently lost."""
+    ignored = [k for k, v in vars(C).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
+               and v != defaults.get(k) and v != ckpt_config[k]]
+    if ignored:
+        log(f'note: on --resume the checkpoint\'s settings are kept; ignored: '
+            + ', '.join(f'--{k.lower()}={getattr(C, k)!r}' for k in ignored))
+    C.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
+
+
 def _parse_value(key, text, default):
     try:
         value = ast.literal_eval(text)
