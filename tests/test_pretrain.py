@@ -344,3 +344,12 @@ def test_infinite_weight_stops_at_once(tmp_path):
     assert 'non-finite loss at step 1' in str(e.value.code)
     (run_dir,) = (tmp_path / 'runs').iterdir()
     assert not (run_dir / 'latest.pt').exists()
+
+
+def test_resume_names_the_overrides_it_ignores(tmp_path, capsys):
+    first = run(tmp_path, '--epochs=2', '--steps_per_epoch=3', '--max_steps=2')
+    capsys.readouterr()
+    pretrain.main(['--resume', str(first / 'latest.pt'), '--num_workers=0', '--batch_size=4', '--max_steps=3'])
+    out = capsys.readouterr().out
+    assert "ignored: --batch_size=4" in out
+    assert load(first / 'latest.pt')['config']['BATCH_SIZE'] != 4             # the run kept its own batch size
