@@ -19,6 +19,7 @@ Writing goes to a temporary folder that replaces the old one only when complete,
 conversion leaves any earlier prepared copy untouched. The output is a pure function of the
 raw input: converting twice gives byte-identical files.
 """
+import functools
 import json
 import os
 import re
@@ -90,6 +91,7 @@ def resample(x, rate_in, rate_out, axis=0):
     return y.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=64)
 def _polyphase_filter(up, down, half_len=10, beta=5.0):
     """Kaiser low-pass FIR for resample_poly with every polyphase branch normalised to unit
     gain, so a constant (gravity) passes without ripple when upsampling by a non-integer ratio."""
@@ -98,7 +100,9 @@ def _polyphase_filter(up, down, half_len=10, beta=5.0):
     h = firwin(2 * half_len * m + 1, 1.0 / m, window=('kaiser', beta))
     for p in range(up):
         h[p::up] /= h[p::up].sum()
-    return h / up                       # resample_poly multiplies by `up` again
+    h = h / up                          # resample_poly multiplies by `up` again
+    h.setflags(write=False)             # cached: shared by every call
+    return h
 
 
 def resample_labels(labels, rate_in, rate_out, n_out=None):
@@ -295,6 +299,29 @@ class PreparedDataset:
         self.subjects = self.meta['subjects']
         self.layouts = [[Channel(**{k: c[k] for k in ('sensor', 'axis', 'unit', 'placement', 'device', 'gravity')})
                          for c in l] for l in self.meta['layouts']]
+
+    def read_windows(self, starts, lengths, width):
+        """Windows of `width` rows from `starts`, rows past each `length` repeating its last real
+        row. -> (n, width, C) float32. Reads with pread into the batch array rather than
+        fancy-indexing the memmap, whose page faults map neighbouring pages too, so resident
+        memory stays flat however large the dataset is."""
+        C = self.meta['n_channels']
+        out = np.empty((len(starts), width, C), np.float32)
+        fd = self._file()
+        for k, (start, n) in enumerate(zip(np.asarray(starts).tolist(), np.asarray(lengths).tolist())):
+            n = min(n, width)
+            got = os.preadv(fd, [out[k, :n]], start * 4 * C)
+            if got != n * 4 * C:
+                raise OSError(f'{self.path / "signals.bin"}: short read at sample {start} (file truncated?)')
+            out[k, n:] = out[k, n - 1]
+        return out
+
+    def _file(self):
+        """A file descriptor of signals.bin owned by this process (DataLoader workers fork)."""
+        if getattr(self, '_fd_pid', None) != os.getpid():
+            self._fd = os.open(self.path / 'signals.bin', os.O_RDONLY)
+            self._fd_pid = os.getpid()
+        return self._fd
 
     def __repr__(self):
         return (f'PreparedDataset({self.name}: {self.meta["n_samples"]} samples x '

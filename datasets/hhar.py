@@ -70,10 +70,13 @@ def sort_dedupe(t, *arrays):
 
     t: (T,) int64 or float; arrays: (T, ...) each. Returns (t, *arrays, n_dropped).
     """
+    if len(t) < 2 or (np.diff(t) > 0).all():                     # the common case: already clean
+        return (t, *arrays, 0)
     order = np.argsort(t, kind='stable')
     t = t[order]
     keep = np.r_[True, np.diff(t) > 0]
-    return (t[keep], *(a[order][keep] for a in arrays), int(len(t) - keep.sum()))
+    pick = order[keep]                                            # one gather per array
+    return (t[keep], *(a[pick] for a in arrays), int(len(t) - keep.sum()))
 
 
 def median_rate(t_s):

@@ -211,8 +211,7 @@ class HARData:
             ds, sel = self.datasets[d], np.flatnonzero(rows[:, 0] == d)
             w = int(round(self.window_s * ds.rate_hz))
             starts, lengths = rows[sel, 1], rows[sel, 2]
-            t = np.minimum(np.arange(w)[None, :], lengths[:, None] - 1)      # clamp inside segment
-            x = ds.signals[(starts[:, None] + t).ravel()].reshape(len(sel), w, -1)
+            x = ds.read_windows(starts, lengths, w)                          # (n, w, C), held past length
             if ds.rate_hz != self.rate_hz:
                 x = resample_windows(x, ds.rate_hz, self.rate_hz, self.window)
                 lengths = np.minimum(np.round(lengths * self.rate_hz / ds.rate_hz).astype(np.int64), self.window)
