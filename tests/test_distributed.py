@@ -21,8 +21,8 @@ def launch(script, args, nproc, tmp_path):
     if nproc == 1:
         cmd = [sys.executable, script, *args]
     else:
-        cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc),
-               '--master_port', str(29500 + os.getpid() % 1000), script, *args]
+        cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(nproc),
+               script, *args]                                        # --standalone: a free port each launch
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
@@ -93,8 +93,8 @@ def test_batch_not_divisible_is_a_clear_error(stage1, tmp_path):
     tmp, common = stage1
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     args = [a for a in common if not a.startswith('--batch_size')] + ['--batch_size=7', f'--out_root={tmp_path}']
-    res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                          '--master_port', str(29700 + os.getpid() % 200), 'pretrain.py', *args],
+    res = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                          'pretrain.py', *args],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0
     assert 'not divisible' in res.stdout + res.stderr
