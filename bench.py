@@ -54,16 +54,14 @@ import torch
 import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 
-import augmentations as A                                                     # noqa: E402
-import pretrain                                                               # noqa: E402
-from datasets.format import PreparedDataset, PreparedWriter, triad           # noqa: E402
-from datasets.loader import HARData                                           # noqa: E402
-from losses import structured_mask, token_validity                           # noqa: E402
-from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid  # noqa: E402
-from semantic_loss import semantic_infonce                                    # noqa: E402
-from train_common import make_optimizer, setup_device, step_generator        # noqa: E402
+import pretrain
+import semantic_alignment_train
+from datasets.format import PreparedDataset, PreparedWriter, triad
+from datasets.loader import HARData
+from losses import structured_mask, token_validity
+from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid
+from train_common import make_optimizer, setup_device, step_generator
 
 # ------------------------------------------------------------------------ settings
 
@@ -280,22 +278,6 @@ def stage1_config(cfg):
     return C
 
 
-def stage2_loss(fwd, model, batch, g, C, text):
-    """The training step's loss of semantic_alignment_train.main (its inner step_loss) in a single
-    process (no torchrun), with the text tensors passed in. fwd: the model or its torch.compile wrapper."""
-    x, length = batch['x'], batch['length']
-    x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
-    x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
-    imu = fwd(x, length, batch['channel_mask'], batch['channel_type'], text['channel_table'][batch['channel_text']])
-    protos = model.label_bank(text['label_tok'], text['label_mask'], text['label_sent'])
-    bank_feats, bank_labels = model.memory_bank.entries()
-    loss, _ = semantic_infonce(imu, protos, batch['label'], model.scale(), text['label_sim'],
-                               C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
-                               C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE)
-    model.memory_bank.enqueue(imu.detach().float(), batch['label'])
-    return loss
-
-
 def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
     """A closure running one full training step (forward, backward, clip, AdamW) of
     kind 'stage1' | 'stage2' | 'bare' at model shape cfg. Returns (step(i), model)."""
@@ -311,7 +293,7 @@ def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
                                        C2.LEARN_TEMPERATURE, C2.MEMORY_BANK_SIZE).to(device)
         batches = make_batches(data['stage2'], cfg['batch'], device)
         text = text_tensors(device, len(data['stage2'].channel_texts))
-        loss_fn = lambda fwd, b, g: stage2_loss(fwd, model, b, g, C2, text)                # noqa: E731
+        loss_fn = lambda fwd, b, g: semantic_alignment_train.step_loss(model, fwd, b, g, C2, text)[0]  # noqa: E731
     elif kind == 'bare':
         model = BareTransformer(cfg['d_model'], cfg['depth'], cfg['n_heads']).to(device)
         gen = torch.Generator().manual_seed(SEED)

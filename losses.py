@@ -5,7 +5,6 @@ Tokens are indexed (B, C, P): sample, channel, patch. `valid` (B, C, P) marks re
 Mask convention as in MAE: True = masked (to reconstruct), False = visible.
 """
 import torch
-import torch.nn.functional as F
 
 from distributed import LOCAL
 

@@ -9,11 +9,10 @@ plots/zero_shot.png). best.pt has the best zero-shot macro-F1 on held-out subjec
 """
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import augmentations as A
-from distributed import init_distributed, quiet, shutdown
+from distributed import LOCAL, init_distributed, quiet, shutdown
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
 from model import EncoderConfig, SemanticAlignmentModel
@@ -39,6 +38,27 @@ def load_stage1(model, path, log=print):
     log(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
           f'{sorted({k.split(".")[0] for k in expected_new})}')
     return ckpt
+
+
+def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
+    """One Stage 2 forward: augment the global batch, run this rank's slice (all of it in one
+    process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
+    bank and the memory bank, then enqueue the batch's embeddings.
+    text: dict of cached tensors: label_tok (L, N, E), label_mask (L, N), label_sent (L, E),
+    label_sim (L, L), channel_table (n_texts, E). -> loss, parts"""
+    x, length = batch['x'], batch['length']
+    x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
+    x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
+    s = d.shard(len(x))
+    imu = fwd(x[s], length[s], batch['channel_mask'][s], batch['channel_type'][s],
+              text['channel_table'][batch['channel_text'][s]])                     # (b, E)
+    protos = model.label_bank(text['label_tok'], text['label_mask'], text['label_sent'])   # (L, K, E)
+    bank_feats, bank_labels = model.memory_bank.entries()
+    loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), text['label_sim'],
+                                   C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
+                                   C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
+    model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), batch['label'])
+    return loss, parts
 
 
 def main(argv=None):
@@ -140,6 +160,8 @@ def main(argv=None):
     label_tok, label_mask, label_sent = label_tok.to(device), label_mask.to(device), label_sent.to(device)
     label_sim = label_sent @ label_sent.T                                            # (L, L)
     channel_table = text.sentences(data.channel_texts).to(device)                   # (n_texts, E)
+    cached = {'label_tok': label_tok, 'label_mask': label_mask, 'label_sent': label_sent,
+              'label_sim': label_sim, 'channel_table': channel_table}
 
     # ---- model
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
@@ -163,22 +185,6 @@ def main(argv=None):
                     groups.append({**{k: v for k, v in g.items() if k != 'params'}, 'params': ps,
                                    'lr_scale': C.ENCODER_LR_SCALE if is_enc else 1.0})
         opt = torch.optim.AdamW(groups, lr=C.LEARNING_RATE, betas=(0.9, 0.95))
-
-    def step_loss(m, batch, g):
-        """Augment the global batch, run this rank's slice (all of it in one process)."""
-        x, length = batch['x'], batch['length']
-        x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
-        x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
-        s = d.shard(len(x))
-        imu = m(x[s], length[s], batch['channel_mask'][s], batch['channel_type'][s],
-                channel_table[batch['channel_text'][s]])                           # (b, E)
-        protos = model.label_bank(label_tok, label_mask, label_sent)                 # (L, K, E)
-        bank_feats, bank_labels = model.memory_bank.entries()
-        loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), label_sim,
-                                       C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
-                                       C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
-        model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), batch['label'])
-        return loss, parts
 
     @torch.no_grad()
     def validate(m):
@@ -212,7 +218,8 @@ def main(argv=None):
               'Zero-shot on held-out subjects / datasets', 'score'),
              ('train_accuracy.png', ['train_accuracy'], 'Training batch accuracy (IMU -> text)', 'accuracy')]
     try:
-        return fit(C, KIND, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=ckpt, resume=resume,
+        return fit(C, KIND, model, opt, scaler, ctx, device, data,
+                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, C, cached, d), validate, ckpt=ckpt, resume=resume,
                    best_metric='val_macro_f1', maximize=True, extra_plots=extra,
                    checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
                                      'label_names': data.label_names}, d=d)

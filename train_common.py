@@ -11,7 +11,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 
 from distributed import LOCAL, broadcast_object, quiet
@@ -69,7 +68,7 @@ def resume_config(C, defaults, ckpt_config, log=print):
     ignored = [k for k, v in vars(C).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
                and v != defaults.get(k) and v != ckpt_config[k]]
     if ignored:
-        log(f'note: on --resume the checkpoint\'s settings are kept; ignored: '
+        log('note: on --resume the checkpoint\'s settings are kept; ignored: '
             + ', '.join(f'--{k.lower()}={getattr(C, k)!r}' for k in ignored))
     C.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
 
