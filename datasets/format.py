@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -193,9 +194,13 @@ class PreparedWriter:
         self.n_samples = 0
 
     def __enter__(self):
+        from tqdm import tqdm
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         self._bin = open(self.tmp / 'signals.bin', 'wb')
+        # progress: recordings and hours converted so far (shown on a terminal only)
+        self._bar = tqdm(desc=f'converting {self.name}', unit=' recordings', leave=False,
+                         disable=not sys.stderr.isatty())
         return self
 
     def count(self, what, n=1):
@@ -231,9 +236,12 @@ class PreparedWriter:
         self.segments.append(seg)
         self._bin.write(np.ascontiguousarray(signal).tobytes())
         self.n_samples += len(signal)
+        self._bar.update(1)
+        self._bar.set_postfix(hours=f'{self.n_samples / self.rate_hz / 3600:.2f}', refresh=False)
 
     def __exit__(self, exc_type, exc, tb):
         self._bin.close()
+        self._bar.close()
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
