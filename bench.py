@@ -61,7 +61,7 @@ from datasets.format import PreparedDataset, PreparedWriter, triad
 from datasets.loader import HARData
 from losses import structured_mask, token_validity
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid
-from train_common import make_optimizer, setup_device, step_generator
+from train_common import make_optimizer, optimizer_step, setup_device, step_generator
 
 # ------------------------------------------------------------------------ settings
 
@@ -311,12 +311,7 @@ def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
         g = step_generator(device, SEED, i)
         with ctx:
             loss = loss_fn(fwd, batches[i % len(batches)], g)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), C1.GRAD_CLIP)
-        scaler.step(opt)
-        scaler.update()
+        optimizer_step(model, opt, scaler, loss, C1.GRAD_CLIP)
         return loss
 
     return step, model

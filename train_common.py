@@ -124,6 +124,17 @@ def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
                               {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=betas)
 
 
+def optimizer_step(model, opt, scaler, loss, grad_clip):
+    """Backward through the GradScaler, unscale, clip, step: one path for CUDA (AMP FP16) and CPU
+    (the scaler is disabled there and each call is a no-op)."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)
+    scaler.update()
+
+
 def get_lr(step, total_steps, warmup_steps, base_lr, min_lr):
     """Linear warm-up then cosine decay: a pure function of the step, so resume needs no state."""
     if step < warmup_steps:
@@ -349,12 +360,7 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             g = step_generator(device, C.SEED, global_step)
             with ctx:
                 loss, parts = step_loss(fwd, batch, g)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), C.GRAD_CLIP)
-            scaler.step(opt)
-            scaler.update()
+            optimizer_step(model, opt, scaler, loss, C.GRAD_CLIP)
 
             l = loss.detach().float()
             bad = (bad + 1) * (~torch.isfinite(l))
