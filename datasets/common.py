@@ -66,6 +66,24 @@ def _describe_bad_line(path, sep, n_cols, err, text=None):
     return str(err)
 
 
+def first_bad_csv_line(path, n_cols, numeric, what):
+    """For an error message: the first data line (after the header) of a comma-separated file
+    that is not `n_cols` fields with numbers at the `numeric` positions, as 'line N: ...'."""
+    with open(path, errors='replace') as f:
+        next(f, None)
+        for i, line in enumerate(f, 2):
+            if not line.strip():
+                continue
+            fields = line.rstrip('\r\n').split(',')
+            if len(fields) != n_cols:
+                return f'line {i}: expected {n_cols} values, found {len(fields)}: {line[:80]!r}'
+            try:
+                [float(fields[j]) for j in numeric]
+            except ValueError:
+                return f'line {i}: expected {what}, found {line[:80]!r}'
+    return 'unreadable table'
+
+
 def open_nested_zip(outer, inner_name):
     """Open a zip stored inside another zip (UCI's archives nest them). Returns a ZipFile."""
     with zipfile.ZipFile(outer) as z:

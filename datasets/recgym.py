@@ -16,7 +16,7 @@ matched case-insensitively, 'StairClimber' and 'StairsClimber' alike.
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root
+from datasets.common import find_root, first_bad_csv_line
 from datasets.format import ConversionError, PreparedWriter, triad
 
 NAME = 'recgym'
@@ -69,24 +69,6 @@ def line_of_row(path, row):
     return row + 2
 
 
-def first_bad_line(path, names):
-    """The first line that is not one value per column, numbers where numbers belong."""
-    numeric = [i for i, n in enumerate(names) if n not in TEXT_COLUMNS]
-    with open(path, errors='replace') as f:
-        next(f, None)
-        for i, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            fields = line.rstrip('\r\n').split(',')
-            if len(fields) != len(names):
-                return f'line {i}: expected {len(names)} values, found {len(fields)}: {line[:80]!r}'
-            try:
-                [float(fields[j]) for j in numeric]
-            except ValueError:
-                return f'line {i}: expected numbers in {", ".join(names[j] for j in numeric)}: {line[:80]!r}'
-    return 'unreadable table'
-
-
 def read_table(path):
     """RecGym.csv -> DataFrame with the current column names (C_1 optional)."""
     try:
@@ -104,7 +86,9 @@ def read_table(path):
         df = pd.read_csv(path, header=0, names=names, dtype=dtype, engine='c',
                          keep_default_na=False, na_values=[''])
     except (ValueError, pd.errors.ParserError):
-        raise ConversionError(f'{path}: {first_bad_line(path, names)}') from None
+        numeric = [i for i, n in enumerate(names) if n not in TEXT_COLUMNS]
+        where = first_bad_csv_line(path, len(names), numeric, f'numbers in {", ".join(names[j] for j in numeric)}')
+        raise ConversionError(f'{path}: {where}') from None
     return df
 
 

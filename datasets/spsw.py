@@ -23,7 +23,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root
+from datasets.common import find_root, first_bad_csv_line
 from datasets.format import (ConversionError, PreparedWriter, interpolate_nans, triad,
                              uniform_from_timestamps)
 
@@ -49,23 +49,6 @@ SOURCE = {'title': 'Dataset of inertial measurements of smartphones and smartwat
 MAX_GAP_S = 1.0
 
 
-def first_bad_line(path):
-    """The first data line that is not 7 numbers and a label (NaN allowed in the signals)."""
-    with open(path, errors='replace') as f:
-        next(f, None)
-        for i, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            fields = line.rstrip('\r\n').split(',')
-            if len(fields) != len(COLUMNS):
-                return f'line {i}: expected {len(COLUMNS)} values, found {len(fields)}: {line[:80]!r}'
-            try:
-                [float(v) for v in fields[:-1]]
-            except ValueError:
-                return f'line {i}: expected 7 numbers and a label, found {line[:80]!r}'
-    return 'unreadable table'
-
-
 def read_file(path):
     """One sXX_YY_{sp,sw}.csv -> (time s (T,), signal (T, 6), label index (T,))."""
     try:
@@ -80,7 +63,8 @@ def read_file(path):
                          engine='c', keep_default_na=False,
                          na_values=dict.fromkeys(COLUMNS[:6], ['', 'NaN', 'nan']))
     except (ValueError, pd.errors.ParserError):
-        raise ConversionError(f'{path}: {first_bad_line(path)}') from None
+        where = first_bad_csv_line(path, len(COLUMNS), range(len(COLUMNS) - 1), '7 numbers and a label')
+        raise ConversionError(f'{path}: {where}') from None
     bad = np.flatnonzero(~np.isfinite(df['timestamp'].to_numpy()))
     if len(bad):
         raise ConversionError(f'{path}: line {bad[0] + 2}: missing timestamp')
