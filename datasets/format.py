@@ -71,6 +71,12 @@ def triad(sensor, unit, placement, device, gravity=None):
     return [Channel(sensor, a, unit, placement, device, gravity) for a in 'xyz']
 
 
+def acc_gyro(placement, device, gravity=True):
+    """The six channels of a device with an accelerometer (m/s^2) and a gyroscope (rad/s)."""
+    return (triad('acc', 'm/s^2', placement, device, gravity=gravity)
+            + triad('gyro', 'rad/s', placement, device))
+
+
 def label_text(raw):
     """Canonical label text: 'WALKING_UPSTAIRS', 'Walking-upstairs' -> 'walking upstairs'."""
     text = re.sub(r'([a-z])([A-Z])', r'\1 \2', str(raw).strip())   # CamelCase -> words

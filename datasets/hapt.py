@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from datasets.common import find_root, read_numeric
-from datasets.format import G, ConversionError, PreparedWriter, triad
+from datasets.format import G, ConversionError, PreparedWriter, acc_gyro
 
 NAME = 'hapt'
 RATE_HZ = 50.0
@@ -29,8 +29,7 @@ LABELS = [  # code 1..12 -> (text, description)
     ('stand to lie', 'lying down from standing, a postural transition'),
     ('lie to stand', 'standing up from lying, a postural transition'),
 ]
-LAYOUT = (triad('acc', 'm/s^2', 'waist', 'smartphone', gravity=True)
-          + triad('gyro', 'rad/s', 'waist', 'smartphone'))
+LAYOUT = acc_gyro('waist', 'smartphone')
 SOURCE = {'title': 'Smartphone-Based Recognition of Human Activities and Postural Transitions',
           'url': 'https://doi.org/10.24432/C54G7M', 'licence': 'CC BY 4.0',
           'citation': 'Reyes-Ortiz, Oneto, Samà, Parra, Anguita, Neurocomputing 171 (2016)'}

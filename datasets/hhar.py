@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.common import find_root
-from datasets.format import ConversionError, PreparedWriter, runs, triad, uniform_from_timestamps
+from datasets.format import ConversionError, PreparedWriter, acc_gyro, runs, uniform_from_timestamps
 from datasets.uci_har import raw_folder
 
 NAME = 'hhar'
@@ -51,10 +51,8 @@ LABELS = [
     ('walking downstairs', 'walking down a flight of stairs'),
     ('cycling', 'riding a bicycle'),
 ]
-LAYOUTS = [triad('acc', 'm/s^2', 'waist', 'smartphone', gravity=True)
-           + triad('gyro', 'rad/s', 'waist', 'smartphone'),
-           triad('acc', 'm/s^2', 'arm', 'smartwatch', gravity=True)
-           + triad('gyro', 'rad/s', 'arm', 'smartwatch')]
+LAYOUTS = [acc_gyro('waist', 'smartphone'),
+           acc_gyro('arm', 'smartwatch')]
 FILES = [('Phones_accelerometer.csv', 'Phones_gyroscope.csv'),      # layout 0
          ('Watch_accelerometer.csv', 'Watch_gyroscope.csv')]        # layout 1
 SOURCE = {'title': 'Heterogeneity Activity Recognition', 'url': 'https://doi.org/10.24432/C5689X',

@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 from datasets.common import find_root, read_numeric
-from datasets.format import ConversionError, PreparedWriter, label_text, triad
+from datasets.format import ConversionError, PreparedWriter, acc_gyro, label_text
 
 NAME = 'ku_har'
 RATE_HZ = 100.0
@@ -61,8 +61,7 @@ MAX_GAP_S = 1.0                  # a longer time gap splits a file into separate
 
 
 def layout(gravity):
-    return (triad('acc', 'm/s^2', 'waist', 'smartphone', gravity=gravity)
-            + triad('gyro', 'rad/s', 'waist', 'smartphone'))
+    return acc_gyro('waist', 'smartphone', gravity=gravity)
 
 
 def class_folders(root):

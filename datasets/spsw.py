@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.common import find_root, first_bad_csv_line
-from datasets.format import (ConversionError, PreparedWriter, interpolate_nans, triad,
+from datasets.format import (ConversionError, PreparedWriter, acc_gyro, interpolate_nans,
                              uniform_from_timestamps)
 
 NAME = 'spsw'
@@ -38,10 +38,8 @@ LABELS = [  # RAW_LABELS order -> (text, description)
     ('turning', 'turning around on the spot by about 180 degrees while walking'),
     ('sitting down', 'sitting down on a chair from standing'),
 ]
-DEVICES = {'sp': triad('acc', 'm/s^2', 'trouser pocket', 'smartphone', gravity=True)
-                 + triad('gyro', 'rad/s', 'trouser pocket', 'smartphone'),
-           'sw': triad('acc', 'm/s^2', 'wrist', 'smartwatch', gravity=True)
-                 + triad('gyro', 'rad/s', 'wrist', 'smartwatch')}
+DEVICES = {'sp': acc_gyro('trouser pocket', 'smartphone'),
+           'sw': acc_gyro('wrist', 'smartwatch')}
 SOURCE = {'title': 'Dataset of inertial measurements of smartphones and smartwatches for human '
                    'activity recognition',
           'url': 'https://doi.org/10.5281/zenodo.8398688', 'licence': 'CC BY 4.0',

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.common import find_root, read_numeric
-from datasets.format import G, ConversionError, PreparedWriter, triad
+from datasets.format import G, ConversionError, PreparedWriter, acc_gyro
 
 NAME = 'uci_har'
 RATE_HZ = 50.0
@@ -43,8 +43,7 @@ LABELS = [  # code 1..6 -> (text, description)
     ('standing', 'standing still upright'),
     ('lying', 'lying down still on the back'),
 ]
-LAYOUT = (triad('acc', 'm/s^2', 'waist', 'smartphone', gravity=True)
-          + triad('gyro', 'rad/s', 'waist', 'smartphone'))
+LAYOUT = acc_gyro('waist', 'smartphone')
 SOURCE = {'title': 'Human Activity Recognition Using Smartphones',
           'url': 'https://doi.org/10.24432/C54S4K',
           'licence': 'CC BY 4.0 per the UCI record; the README asks for citation and prohibits '

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.common import find_root
-from datasets.format import ConversionError, PreparedWriter, triad, uniform_from_timestamps
+from datasets.format import ConversionError, PreparedWriter, acc_gyro, triad, uniform_from_timestamps
 from datasets.hhar import align, median_rate, sort_dedupe
 from datasets.uci_har import raw_folder
 
@@ -70,10 +70,8 @@ LABELS_2019 = [
     ('clapping', 'clapping the hands'),
     ('folding clothes', 'folding clothes'),
 ]
-LAYOUTS_2019 = [triad('acc', 'm/s^2', 'trouser pocket', 'smartphone', gravity=True)
-                + triad('gyro', 'rad/s', 'trouser pocket', 'smartphone'),
-                triad('acc', 'm/s^2', 'wrist', 'smartwatch', gravity=True)
-                + triad('gyro', 'rad/s', 'wrist', 'smartwatch')]
+LAYOUTS_2019 = [acc_gyro('trouser pocket', 'smartphone'),
+                acc_gyro('wrist', 'smartwatch')]
 COLS_2019 = ['subject', 'code', 't', 'x', 'y', 'z']
 DTYPES_2019 = {'subject': np.int64, 'code': 'category', 't': np.int64,
                'x': np.float64, 'y': np.float64, 'z': np.float64}
