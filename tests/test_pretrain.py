@@ -13,6 +13,7 @@ import yaml
 
 import pretrain
 import train_common
+from checks import assert_same_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--datasets=['hapt']", '--d_model=32', '--depth=2', '--n_heads=2', '--decoder_depth=1',
@@ -41,22 +42,6 @@ def run(tmp, *extra):
 
 def load(path):
     return torch.load(path, map_location='cpu', weights_only=True)
-
-
-def assert_same_tensors(a, b, where=''):
-    """Recursively: tensors bitwise equal, everything else equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert set(a) == set(b), where
-        for k in a:
-            assert_same_tensors(a[k], b[k], f'{where}.{k}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_tensors(x, y, f'{where}[{i}]')
-    else:
-        assert a == b, where
 
 
 def epoch_losses(run_dir):

@@ -15,6 +15,7 @@ from conftest import TINY_STAGE2, one_thread
 
 import semantic_alignment_train as s2
 from model import EncoderConfig, SemanticAlignmentModel
+from checks import assert_same_tensors
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -28,22 +29,6 @@ def load(path):
 def run_stage2(stage1_run, data_root, out, *extra):
     return Path(s2.main([f'--stage1_checkpoint={stage1_run / "best.pt"}', f'--data_root={data_root}',
                          f'--out_root={out}', *TINY_STAGE2, *extra]))
-
-
-def assert_same_tensors(a, b, where=''):
-    """Recursively: tensors bitwise equal (torch.equal, same dtype), everything else equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert set(a) == set(b), where
-        for k in a:
-            assert_same_tensors(a[k], b[k], f'{where}.{k}')
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_tensors(x, y, f'{where}[{i}]')
-    else:
-        assert a == b, where
 
 
 def fresh_model(stage1_ckpt, text_dim=384):
