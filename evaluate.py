@@ -30,7 +30,7 @@ import torch
 from datasets.format import PreparedDataset, label_text
 from datasets.loader import SAMPLE_ROOT, HARData
 from metrics import bootstrap_by_subject, classification_metrics
-from model_loading import STAGE1, build_model, channel_table_for, embed_split, load_label_bank, predict
+from model_loading import STAGE1, average_per_segment, build_model, channel_table_for, embed_split, load_label_bank, predict
 from train_common import find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
@@ -253,11 +253,8 @@ def main(argv=None):
     table = channel_table_for(data.channel_texts, text_model, device)
     emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True)
     if is_npz:
-        owner = np.searchsorted(ds.segments[:, 0], data.windows['test'][:, 1], side='right') - 1
-        groups, inv = np.unique(owner, return_inverse=True)
-        agg = torch.zeros(len(groups), emb.shape[1]).index_add_(0, torch.from_numpy(inv), emb)
-        first = np.array([np.flatnonzero(inv == g)[0] for g in range(len(groups))])
-        emb, y, subj = torch.nn.functional.normalize(agg, dim=-1), y[first], subj[first]
+        emb, _, first = average_per_segment(emb, data)
+        y, subj = y[first], subj[first]
 
     results = {'checkpoint': str(ck_path), 'kind': ckpt['kind'], 'trained_on': seen, 'protocol': protocol,
                'data': {'name': ds.name, 'path': str(ds.path), 'subjects': [ds.subjects[i] for i in every],

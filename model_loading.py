@@ -117,6 +117,16 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
     return emb, w[:, 3], w[:, 4], w[:, 0]
 
 
+def average_per_segment(emb, data, split='test'):
+    """Average (and renormalise) the embeddings of the model windows cut from one segment of a
+    one-dataset HARData: for pre-windowed input, one embedding per source window.
+    emb (N, E) for data.windows[split] -> emb (S, E), segment index (S,), first window of each (S,)"""
+    seg = np.searchsorted(data.datasets[0].segments[:, 0], data.windows[split][:, 1], side='right') - 1
+    segs, first, inv = np.unique(seg, return_index=True, return_inverse=True)
+    out = torch.zeros(len(segs), emb.shape[1]).index_add_(0, torch.from_numpy(inv.ravel()), emb)
+    return F.normalize(out, dim=-1), segs, first
+
+
 def predict(emb, protos, combine='logsumexp', proto_temperature=0.1):
     """emb (N, E), protos (L, K, E) -> predicted class (N,) numpy, scores (N, L) tensor."""
     scores = class_scores(emb.to(protos.device, protos.dtype), protos, combine, proto_temperature)
@@ -165,14 +175,12 @@ def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_s
     text_model = checkpoint['config'].get('TEXT_MODEL', 'all-MiniLM-L6-v2')
     table = channel_table_for(data.channel_texts, text_model, device)
     emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size)
-    # each model window belongs to the raw window (segment) it was cut from
-    owner = np.searchsorted(data.datasets[0].segments[:, 0], data.windows['test'][:, 1], side='right') - 1
-    short = np.setdiff1d(np.arange(len(X)), owner)
+    out, segs, _ = average_per_segment(emb, data)          # one raw window = one segment
+    short = np.setdiff1d(np.arange(len(X)), segs)
     if len(short):                       # not even one patch: nothing of the window would reach the model
         raise ValueError(f'windows {short[:10].tolist()}: shorter than one patch '
                          f'({checkpoint["encoder_config"]["patch_size"]} samples at {checkpoint["config"]["SAMPLING_RATE_HZ"]:g} Hz)')
-    out = torch.zeros(len(X), emb.shape[1]).index_add_(0, torch.from_numpy(owner), emb)
-    return F.normalize(out, dim=-1)
+    return out
 
 
 @torch.no_grad()
