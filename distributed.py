@@ -8,6 +8,7 @@ gives exactly the gradient of the single-process loss on the global batch; contr
 are gathered from all ranks (with autograd), so they are the same as in a single-process run.
 """
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
@@ -117,6 +118,23 @@ def broadcast_object(obj, d):
     return box[0]
 
 
-def shutdown(d):
+@contextmanager
+def process_group(d):
+    """Around a run: leave the process group at the end, after a barrier when the run ended
+    normally (no barrier after an error: the other ranks may be gone)."""
+    try:
+        yield
+    except BaseException:
+        shutdown(d, ok=False)
+        raise
+    shutdown(d)
+
+
+def shutdown(d, ok=True):
+    """Leave the process group. After a normal end all ranks first wait for each other, so no
+    rank tears gloo down while rank 0 is still writing its last checkpoint (that raced into
+    "terminate called without an active exception" on the other rank)."""
     if d.on and dist.is_initialized():
+        if ok:
+            dist.barrier()
         dist.destroy_process_group()

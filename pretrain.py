@@ -10,7 +10,7 @@ Outputs go to training_output/imu_pretraining/<timestamp>/: config.yaml, latest.
 import torch
 
 import augmentations as A
-from distributed import LOCAL, init_distributed, quiet, shutdown
+from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask, token_validity
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify
@@ -121,13 +121,11 @@ def main(argv=None):
     model = MAEPretrainModel(enc_cfg).to(device)
     opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
 
-    try:
+    with process_group(d):
         return fit(C, KIND, model, opt, scaler, ctx, device, data,
                    step_loss=lambda m, batch, g: step_loss(m, batch, g, C, d),
                    validate=lambda m: validate(m, data, device, ctx, C),
                    ckpt=ckpt, resume=resume, checkpoint_extra={'encoder_config': config_dict(enc_cfg)}, d=d)
-    finally:
-        shutdown(d)
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 import augmentations as A
-from distributed import LOCAL, init_distributed, quiet, shutdown
+from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
 from model import EncoderConfig, SemanticAlignmentModel
@@ -174,17 +174,7 @@ def main(argv=None):
     model.encoder.mask_token.requires_grad_(False)                                # Stage 1's MAE token: unused here
     if C.FREEZE_ENCODER:
         model.encoder.requires_grad_(False)
-    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
-    if C.ENCODER_LR_SCALE != 1.0:
-        enc_ids = {id(p) for p in model.encoder.parameters()}
-        groups = []
-        for g in opt.param_groups:
-            for is_enc in (True, False):
-                ps = [p for p in g['params'] if (id(p) in enc_ids) == is_enc]
-                if ps:
-                    groups.append({**{k: v for k, v in g.items() if k != 'params'}, 'params': ps,
-                                   'lr_scale': C.ENCODER_LR_SCALE if is_enc else 1.0})
-        opt = torch.optim.AdamW(groups, lr=C.LEARNING_RATE, betas=(0.9, 0.95))
+    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY, scaled=model.encoder, lr_scale=C.ENCODER_LR_SCALE)
 
     @torch.no_grad()
     def validate(m):
@@ -217,14 +207,12 @@ def main(argv=None):
     extra = [('zero_shot.png', ['val_accuracy', 'val_macro_f1', 'holdout_accuracy', 'holdout_macro_f1'],
               'Zero-shot on held-out subjects / datasets', 'score'),
              ('train_accuracy.png', ['train_accuracy'], 'Training batch accuracy (IMU -> text)', 'accuracy')]
-    try:
+    with process_group(d):
         return fit(C, KIND, model, opt, scaler, ctx, device, data,
                    lambda fwd, batch, g: step_loss(model, fwd, batch, g, C, cached, d), validate, ckpt=ckpt, resume=resume,
                    best_metric='val_macro_f1', maximize=True, extra_plots=extra,
                    checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
                                      'label_names': data.label_names}, d=d)
-    finally:
-        shutdown(d)
 
 
 if __name__ == '__main__':

@@ -114,14 +114,19 @@ def setup_device(seed, d=None):
     return device, ctx, scaler
 
 
-def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
-    """AdamW; weight decay on matrices only (not on biases, norms, embeddings, tokens)."""
-    decay, no_decay = [], []
+def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95), scaled=None, lr_scale=1.0):
+    """AdamW; weight decay on matrices only (not on biases, norms, embeddings, tokens).
+    Parameters of the submodule `scaled` train at lr * lr_scale (group key 'lr_scale', which
+    `fit` applies at every step)."""
+    slow = {id(p) for p in scaled.parameters()} if scaled is not None and lr_scale != 1.0 else set()
+    groups = {}                                                  # (decay?, lr_scale) -> parameters
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 and 'embed' not in name else no_decay).append(p)
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': weight_decay},
-                              {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=betas)
+            key = (p.ndim >= 2 and 'embed' not in name, lr_scale if id(p) in slow else 1.0)
+            groups.setdefault(key, []).append(p)
+    order = sorted(groups, key=lambda k: (not k[0], k[1] != 1.0))   # decayed first, as always
+    return torch.optim.AdamW([{'params': groups[k], 'weight_decay': weight_decay if k[0] else 0.0,
+                               'lr_scale': k[1]} for k in order], lr=lr, betas=betas)
 
 
 def optimizer_step(model, opt, scaler, loss, grad_clip):
