@@ -4,10 +4,13 @@ All take x: (B, T, C) (model units) and a torch.Generator `g` on x's device, and
 tensor; the same generator state gives the same output. `length` (B,) is the number of real
 samples per window: samples past it stay zero.
 
-Weak: jitter, scale, time_shift (shared by both views). Strong: time_warp, magnitude_warp. Geometric: rotation of
-each device's sensor triads (accelerometer, gyroscope and magnetometer of one device turn
-together), either uniform over SO(3) or about the window's own gravity direction (which keeps
-the gravity component, and with it the sitting / standing / lying cue, unchanged).
+Weak: jitter, scale, time_shift (shared by both views). Strong: time_warp, magnitude_warp.
+Length: random_crop (a random shorter part of the window, so that window length tells nothing).
+Geometric: rotation of each device's sensor triads (accelerometer, gyroscope and magnetometer
+of one device turn together), either uniform over SO(3) or about the window's own gravity
+direction (which keeps the gravity component, and with it the sitting / standing / lying cue,
+unchanged). Not an augmentation but built from the same pieces: gravity_frame, the
+deterministic turn of each device into a frame whose z axis is vertical (EncoderConfig.input_frame).
 """
 import math
 
@@ -37,6 +40,23 @@ def time_shift(x, length, g, max_frac=0.25):
     src = torch.remainder(t - k[:, None], length.clamp(min=1)[:, None])  # (B, T)
     src = torch.where(t < length[:, None], src, t)
     return torch.gather(x, 1, src[:, :, None].expand(B, T, C))
+
+
+def random_crop(x, length, g, min_len, p=0.5):
+    """With probability p per sample, keep a random contiguous part of the real window, of
+    uniform length in [min_len, length], moved to the start; the rest becomes padding.
+    Teaches the model that a short window is not a sign of any class (in a dataset of
+    continuous sessions only transitions give short windows; in others every window is short).
+    x (B, T, C), length (B,) -> x (B, T, C), new length (B,)"""
+    B, T, C = x.shape
+    u, v, w = torch.rand((3, B), generator=g, device=x.device)
+    lo = torch.clamp(length, max=min_len)                               # windows shorter than min_len stay
+    new = torch.where(u < p, lo + (v * (length - lo + 1)).long().clamp(max=length - lo), length)
+    start = (w * (length - new + 1)).long().clamp(max=length - new)     # (B,)
+    t = torch.arange(T, device=x.device)[None, :]
+    src = (start[:, None] + t).clamp(max=T - 1)                         # (B, T)
+    out = torch.gather(x, 1, src[:, :, None].expand(B, T, C))
+    return out * (t < new[:, None])[:, :, None].to(x.dtype), new
 
 
 def _smooth_curve(shape_bk, T, g, device, sigma):
@@ -106,17 +126,56 @@ def _gather_triads(x, triads):
     return tri.view(B, T, -1, 3), ok, idx
 
 
-def gravity_axes(x, length, triads):
-    """Per device, the unit direction of its accelerometer's mean over the real window.
+def mean_acceleration(x, length, triads):
+    """Per device, its accelerometer's mean over the real window (model units, g).
     -> (B, D, 3) with D = max devices; zero where a device has no accelerometer."""
     tri, ok, _ = _gather_triads(x, triads)                               # (B, T, G, 3)
     mean = (tri * _time_valid(x, length)[..., None]).sum(1) / length.clamp(min=1)[:, None, None]  # (B, G, 3)
     is_acc = ok & (triads[..., 4] == 0)
     dev = triads[..., 3].clamp(min=0)
     D = int(triads.shape[1])
-    axes = torch.zeros((x.shape[0], D, 3), device=x.device, dtype=x.dtype)
-    axes.scatter_add_(1, dev[..., None].expand(-1, -1, 3), mean * is_acc[..., None])
+    out = torch.zeros((x.shape[0], D, 3), device=x.device, dtype=x.dtype)
+    return out.scatter_add_(1, dev[..., None].expand(-1, -1, 3), mean * is_acc[..., None])
+
+
+def gravity_axes(x, length, triads):
+    """Per device, the unit direction of its accelerometer's mean over the real window.
+    -> (B, D, 3) with D = max devices; zero where a device has no accelerometer."""
+    axes = mean_acceleration(x, length, triads)
     return axes / axes.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+
+def gravity_frame(x, length, triads, min_g=0.5):
+    """Turn each device's triads (acc, gyro, mag together) by the smallest rotation that takes
+    its gravity direction (the accelerometer's mean over the real window) onto +z. How the
+    device was held then no longer matters, except for its heading (a turn about z, which
+    ROTATION='gravity' randomises in training): z is vertical, so the z gyroscope is the turn
+    rate about the vertical. Deterministic; used alike in training and evaluation.
+    A device without an accelerometer, or whose mean acceleration is below `min_g` (gravity
+    removed at the source), is left in its own frame.
+    x (B, T, C) in model units (acc in g), length (B,), triads (B, G, 5) -> (B, T, C)"""
+    m = mean_acceleration(x, length, triads)                             # (B, D, 3)
+    n = m.norm(dim=-1)
+    u = m / n.clamp(min=1e-6)[..., None]
+    z = torch.zeros_like(u)
+    z[..., 2] = 1.0
+    axis = torch.cross(u, z, dim=-1)
+    s, c = axis.norm(dim=-1), u[..., 2]
+    x_axis = torch.zeros_like(u)
+    x_axis[..., 0] = 1.0
+    axis = torch.where((s > 1e-6)[..., None], axis / s.clamp(min=1e-6)[..., None], x_axis)   # parallel: about x
+    R = axis_rotation(axis, torch.atan2(s, c))                          # (B, D, 3, 3)
+    R = torch.where((n >= min_g)[..., None, None], R, torch.eye(3, device=x.device, dtype=x.dtype).expand_as(R))
+    return rotate_triads(x, triads, R)
+
+
+def input_frame(x, length, triads, frame='device'):
+    """The frame the encoder sees: 'device' (as recorded) or 'gravity' (gravity_frame)."""
+    if frame == 'device':
+        return x
+    if frame == 'gravity':
+        return gravity_frame(x, length, triads)
+    raise ValueError(f"input frame must be 'device' or 'gravity', got {frame!r}")
 
 
 def rotate_triads(x, triads, R):

@@ -159,6 +159,51 @@ def test_rotate_gravity_without_accelerometer_uses_so3():
     assert torch.equal(y[..., :3], x[..., :3])                        # channels of no triad untouched
 
 
+# ------------------------------------------------------------------ gravity frame
+
+def test_gravity_frame_puts_gravity_on_z_and_turns_devices_rigidly():
+    x, length, triads, channel_mask = imu_batch()
+    y = A.gravity_frame(x, length, triads)
+    before, after = A.mean_acceleration(x, length, triads), A.mean_acceleration(y, length, triads)
+    for b in range(3):
+        for dev in range(2 if b != 1 else 1):
+            assert_close(after[b, dev], torch.tensor([0, 0, 1.0], dtype=x.dtype) * before[b, dev].norm(),
+                         atol=1e-6, rtol=1e-6)
+        # acc and gyro of one device turn by the same rotation
+        acc = [int(r[0]) for r in triads[b] if r[0] >= 0 and r[3] == 0 and r[4] == 0][0]
+        gyro = [int(r[0]) for r in triads[b] if r[0] >= 0 and r[3] == 0 and r[4] == 1][0]
+        assert_close(fit_rotation(triad(x, b, acc), triad(y, b, acc)),
+                     fit_rotation(triad(x, b, gyro), triad(y, b, gyro)), atol=1e-6, rtol=1e-6)
+    assert torch.equal(y[~channel_mask[:, None, :].expand_as(y)], x[~channel_mask[:, None, :].expand_as(x)])
+
+
+def test_gravity_frame_removes_device_orientation_up_to_heading():
+    """Any rotation of the device changes nothing of what the frame shows along z."""
+    x, length, triads, _ = imu_batch()
+    z = [2, 5, 8, 11]                                                 # z of each triad
+    ref = A.gravity_frame(x, length, triads)
+    for seed in range(3):
+        turned = A.gravity_frame(A.rotate(x, length, triads, gen(seed), 'so3'), length, triads)
+        assert_close(turned[..., z], ref[..., z], atol=1e-5, rtol=1e-5)
+        assert_close(turned[..., :12].reshape(3, T, 4, 3).norm(dim=-1), ref[..., :12].reshape(3, T, 4, 3).norm(dim=-1),
+                     atol=1e-5, rtol=1e-5)
+
+
+def test_gravity_frame_leaves_gravity_free_devices_and_handles_upside_down():
+    x, length, triads, _ = imu_batch()
+    x[0, :, 6:9] -= x[0, :int(length[0]), 6:9].mean(0)                # device 1 of sample 0: gravity removed
+    x[2, :, 0:3] *= torch.tensor([1.0, 1.0, -1.0], dtype=x.dtype)    # device 0 of sample 2: gravity near -z
+    x[2, :, 0:2] *= 1e-3
+    y = A.gravity_frame(x, length, triads)
+    assert torch.equal(y[0, :, 6:12], x[0, :, 6:12])
+    assert A.mean_acceleration(y, length, triads)[2, 0, 2] > 0.5
+    assert torch.isfinite(y).all()
+    assert torch.equal(A.input_frame(x, length, triads, 'device'), x)
+    assert torch.equal(A.input_frame(x, length, triads, 'gravity'), y)
+    with pytest.raises(ValueError, match='input frame'):
+        A.input_frame(x, length, triads, 'world')
+
+
 def test_rotate_none_and_bad_mode():
     x, length, triads, _ = imu_batch()
     assert torch.equal(A.rotate(x, length, triads, gen(0), 'none'), x)
@@ -279,3 +324,35 @@ def test_channel_shuffle_permutes_real_channels_only():
     assert any(not torch.equal(perm[b, :6], torch.arange(6)) for b in range(3))
     y2, perm2 = A.channel_shuffle(x, channel_mask, gen(0))
     assert torch.equal(y, y2) and torch.equal(perm, perm2)
+
+
+# ------------------------------------------------------------------ random crop
+
+def test_random_crop_keeps_a_contiguous_part_of_the_real_window():
+    x, length = padded_signal(7)
+    x = x + (torch.arange(T)[None, :, None] < length[:, None, None]) * 100.0   # no real sample is 0
+    lengths_seen = set()
+    for seed in range(20):
+        y, new = A.random_crop(x, length, gen(seed), min_len=10, p=0.5)
+        assert y.shape == x.shape
+        for b in range(len(x)):
+            n, m = int(length[b]), int(new[b])
+            assert min(n, 10) <= m <= n                               # never longer, never below min_len
+            starts = [k for k in range(n - m + 1) if torch.equal(y[b, :m], x[b, k:k + m])]
+            assert starts, (seed, b)
+            assert torch.all(y[b, m:] == 0)                            # the rest is padding
+            lengths_seen.add((b, m))
+    assert len(lengths_seen) > 8                                      # lengths vary
+    assert {m for b, m in lengths_seen if b == 2} == {1}   # too short: kept
+
+
+def test_random_crop_probability_and_determinism():
+    x = torch.randn(2000, T, 2, generator=gen(8))
+    length = torch.full((2000,), T)
+    y, new = A.random_crop(x, length, gen(0), min_len=16, p=0.3)
+    assert abs((new < T).float().mean().item() - 0.3) < 0.05          # ~p cropped (a crop may keep all: rare)
+    assert torch.equal(y[new == T], x[new == T])                      # the others are untouched
+    y2, new2 = A.random_crop(x, length, gen(0), min_len=16, p=0.3)
+    assert torch.equal(y, y2) and torch.equal(new, new2)
+    y0, new0 = A.random_crop(x, length, gen(0), min_len=16, p=0.0)
+    assert torch.equal(y0, x) and torch.equal(new0, length)
