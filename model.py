@@ -30,6 +30,7 @@ class EncoderConfig:
     dropout: float = 0.0
     decoder_depth: int = 2       # MAE decoder blocks (Stage 1 only)
     proj_dim: int = 128          # patch-contrastive projection width (Stage 1 only)
+    input_frame: str = 'device'  # 'device' or 'gravity': triads turned so gravity is +z (augmentations.input_frame)
 
 
 def patchify(x, patch_size):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from augmentations import input_frame
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel
 from semantic_loss import class_scores
 from train_common import load_checkpoint
@@ -85,11 +86,12 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
 
 def embed_batch(model, batch, channel_table):
     """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised."""
+    x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame)
     if isinstance(model, SemanticAlignmentModel):
-        return model(batch['x'], batch['length'], batch['channel_mask'], batch['channel_type'],
+        return model(x, batch['length'], batch['channel_mask'], batch['channel_type'],
                      channel_table[batch['channel_text']])
     encoder = model.encoder
-    h, valid_p = encoder(batch['x'], batch['length'], batch['channel_mask'], batch['channel_type'])
+    h, valid_p = encoder(x, batch['length'], batch['channel_mask'], batch['channel_type'])
     valid = (batch['channel_mask'][:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
     return F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
 

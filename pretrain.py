@@ -26,6 +26,7 @@ def make_views(batch, g, C):
     batch tensors on device -> x, x1, x2: (B, T, C)"""
     x, length = batch['x'], batch['length']
     x = A.time_shift(x, length, g, C.SHIFT_FRAC)
+    x = A.input_frame(x, length, batch['triads'], C.INPUT_FRAME)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x1 = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
     x2 = A.strong(A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA), length, g, C.WARP_SIGMA, C.MAG_WARP_SIGMA)
@@ -77,7 +78,8 @@ def main(argv=None):
     MAE_WEIGHT = 1.0
     CONTRASTIVE_WEIGHT = 0.5
     TEMPERATURE = 0.2                         # patch InfoNCE temperature
-    # augmentation
+    # input frame and augmentation
+    INPUT_FRAME = 'device'                    # 'gravity': each device turned so that gravity is +z (both stages, evaluation)
     ROTATION = 'so3'                          # 'so3', 'gravity' (about the window's gravity) or 'none'
     SHIFT_FRAC = 0.25
     JITTER_SIGMA = 0.05
@@ -117,7 +119,7 @@ def main(argv=None):
 
     enc_cfg = EncoderConfig(C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE,
                             max(64, int(C.WINDOW_SECONDS * C.SAMPLING_RATE_HZ) // C.PATCH_SIZE),
-                            4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM)
+                            4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM, C.INPUT_FRAME)
     model = MAEPretrainModel(enc_cfg).to(device)
     opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
 

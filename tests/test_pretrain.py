@@ -338,3 +338,28 @@ def test_resume_names_the_overrides_it_ignores(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ignored: --batch_size=4" in out
     assert load(first / 'latest.pt')['config']['BATCH_SIZE'] != 4             # the run kept its own batch size
+
+
+# ------------------------------------------------------------------ input frame
+
+def test_gravity_input_frame_is_recorded_and_applied_when_embedding(tmp_path):
+    """--input_frame=gravity goes into the encoder config of the checkpoint, and embedding with
+    it equals embedding the gravity-frame window with the same weights in the device frame."""
+    import augmentations as A
+    from datasets.loader import HARData, open_datasets
+    from model import EncoderConfig, MAEPretrainModel
+    from model_loading import embed_batch
+    run_dir = run(tmp_path, '--input_frame=gravity', '--rotation=gravity', '--max_steps=2', '--epochs=1')
+    ck = load(run_dir / 'latest.pt')
+    assert ck['encoder_config']['input_frame'] == 'gravity' and ck['config']['INPUT_FRAME'] == 'gravity'
+    grav = MAEPretrainModel(EncoderConfig(**ck['encoder_config']))
+    grav.load_state_dict(ck['model'])
+    dev = MAEPretrainModel(EncoderConfig(**{**ck['encoder_config'], 'input_frame': 'device'}))
+    dev.load_state_dict(ck['model'])
+    data = HARData(open_datasets(['hapt'], '/nonexistent', log=lambda *_: None), 4.0, 50.0, 4.0, 1.0)
+    batch = {k: torch.from_numpy(v) for k, v in data.read_batch('train', range(6)).items()}
+    with torch.no_grad():
+        a = embed_batch(grav.eval(), batch, None)
+        turned = {**batch, 'x': A.gravity_frame(batch['x'], batch['length'], batch['triads'])}
+        assert torch.allclose(a, embed_batch(dev.eval(), turned, None), atol=1e-5)
+        assert not torch.allclose(a, embed_batch(dev.eval(), batch, None), atol=1e-3)
