@@ -94,18 +94,24 @@ class HARData:
 
     def __init__(self, datasets, window_s=4.0, rate_hz=50.0, hop_s=None, min_window_s=1.0,
                  seed=0, labelled_only=False, fractions=(0.8, 0.1, 0.1), alpha=0.5,
-                 subjects_override=None):
+                 subjects_override=None, class_alpha=1.0):
         self.datasets = list(datasets)
         self.window_s, self.rate_hz, self.alpha, self.seed = window_s, float(rate_hz), alpha, seed
+        self.class_alpha = class_alpha        # within a dataset, class c drawn with p ~ n_c ** class_alpha
         self.window = int(round(window_s * rate_hz))               # samples per window, model rate
         hop_s = window_s / 2 if hop_s is None else hop_s
 
         # shared vocabularies: labels by canonical text, channel descriptions, subjects
         self.label_names, self.channel_texts, self.subject_names = [], [], []
         self.ds_label_map, self.layout_info = [], []
+        self.label_descriptions = {}          # label name -> its distinct descriptions over the datasets
         for d in self.datasets:
             self.ds_label_map.append(np.array([self._intern(self.label_names, l) for l in d.labels] + [-1]))
             self.layout_info.append([self._layout_tables(layout) for layout in d.layouts])
+            for name, entry in zip(d.labels, d.meta['labels']):
+                desc = self.label_descriptions.setdefault(name, [])
+                if entry.get('description') and entry['description'] not in desc:
+                    desc.append(entry['description'])
 
         # windows per split: (N, 6) int64: dataset, start, length (native samples), label, subject (global ids), layout
         tables = {s: [] for s in SPLITS}
@@ -186,7 +192,13 @@ class HARData:
             rows = np.flatnonzero(pick == i)
             idx = np.flatnonzero(win[:, 0] == i)
             need = len(rows) * batch_size
-            order = np.concatenate([idx[rng.permutation(len(idx))] for _ in range(-(-need // len(idx)))])
+            if self.class_alpha == 1.0:       # every window once per pass, in a fresh random order
+                order = np.concatenate([idx[rng.permutation(len(idx))] for _ in range(-(-need // len(idx)))])
+            else:                             # windows drawn with replacement, p ~ n_class ** (class_alpha - 1)
+                label = win[idx, 3]
+                group = np.where(label < 0, label.max(initial=0) + 1, label)    # unlabelled: a group of its own
+                w = np.bincount(group)[group].astype(np.float64) ** (self.class_alpha - 1)
+                order = idx[rng.choice(len(idx), size=need, p=w / w.sum())]
             plan[rows] = order[:need].reshape(len(rows), batch_size)
         return plan
 

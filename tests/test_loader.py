@@ -66,6 +66,14 @@ def test_splits_are_subject_disjoint_across_datasets(tmp_path):
     assert len(data.split_subjects['test']['a']) == 1 and len(data.split_subjects['val']['a']) == 1
 
 
+def test_label_descriptions_are_collected_once_per_distinct_text(tmp_path):
+    a = write_dataset(tmp_path, 'a', 3, [120])
+    b = write_dataset(tmp_path, 'b', 3, [120], seed=1)                # same labels, same descriptions
+    data = HARData([a, b], 4.0, 50.0, 2.0, 1.0)
+    assert data.label_names == ['walking', 'sitting']
+    assert data.label_descriptions == {'walking': ['walking on flat ground'], 'sitting': ['sitting still']}
+
+
 def test_same_seed_same_split_and_plan(sample):
     d1 = HARData(sample, 4.0, 50.0, 2.0, 1.0, seed=42)
     d2 = HARData(sample, 4.0, 50.0, 2.0, 1.0, seed=42)
@@ -202,6 +210,20 @@ def test_temperature_sampling(tmp_path):
     for i in range(2):
         rows = plan[data.windows['train'][plan[:, 0], 0] == i].ravel()
         assert len(rows) == len(set(rows.tolist()))
+
+
+def test_class_sampling_within_a_dataset(tmp_path):
+    """class_alpha: class c drawn with p ~ n_c ** class_alpha (1: as the windows come, 0: balanced)."""
+    ds = write_dataset(tmp_path, 'skewed', 2, [1000, 200])            # walking 24 windows, sitting 4 per subject
+    for class_alpha in (1.0, 0.5, 0.0):
+        data = HARData([ds], 4.0, 50.0, 0.4, 1.0, seed=0, labelled_only=True, class_alpha=class_alpha)
+        n = np.bincount(data.windows['train'][:, 3])
+        plan = data.epoch_plan('train', 0, 8, steps=2000)
+        freq = np.bincount(data.windows['train'][plan, 3].ravel(), minlength=2) / plan.size
+        want = n ** class_alpha / (n ** class_alpha).sum()
+        np.testing.assert_allclose(freq, want, atol=0.02)
+        assert np.array_equal(plan, data.epoch_plan('train', 0, 8, steps=2000))   # a pure function of the epoch
+        assert not np.array_equal(plan, data.epoch_plan('train', 1, 8, steps=2000))
 
 
 # ------------------------------------------------------------------ resampling
