@@ -289,6 +289,7 @@ def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
         loss_fn = lambda fwd, b, g: pretrain.step_loss(fwd, b, g, C1)[0]                  # noqa: E731
     elif kind == 'stage2':
         C2 = script_defaults(ROOT / 'semantic_alignment_train.py')
+        C2.SAMPLING_RATE_HZ = RATE_HZ                                   # set from Stage 1's config in the script
         model = SemanticAlignmentModel(encoder_config(cfg), TEXT_DIM, C2.NUM_PROTOTYPES, C2.TEMPERATURE,
                                        C2.LEARN_TEMPERATURE, C2.MEMORY_BANK_SIZE).to(device)
         batches = make_batches(data['stage2'], cfg['batch'], device)

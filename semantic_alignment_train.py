@@ -40,19 +40,40 @@ def load_stage1(model, path, log=print):
     return ckpt
 
 
+def label_texts_for_step(text, g):
+    """The text each class is written as at this step: its name, or with text augmentation one
+    of its texts (name first, then descriptions) drawn uniformly with `g`.
+    text: the cached tensors of step_loss -> tokens (L, N, E), token mask (L, N), sentences (L, E)"""
+    if 'variant_tok' not in text:
+        return text['label_tok'], text['label_mask'], text['label_sent']
+    count = text['variant_count']
+    pick = text['variant_first'] + (torch.rand(len(count), generator=g, device=count.device) * count).long()
+    pick = torch.minimum(pick, text['variant_first'] + count - 1)                  # (L,) rows of the variants
+    return text['variant_tok'][pick], text['variant_mask'][pick], text['variant_sent'][pick]
+
+
+def label_variants(data):
+    """Every training label's texts: its name, then its datasets' descriptions. -> list (L,) of lists"""
+    return [[name] + [t for t in data.label_descriptions.get(name, []) if t != name] for name in data.label_names]
+
+
 def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     """One Stage 2 forward: augment the global batch, run this rank's slice (all of it in one
     process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
     bank and the memory bank, then enqueue the batch's embeddings.
     text: dict of cached tensors: label_tok (L, N, E), label_mask (L, N), label_sent (L, E),
-    label_sim (L, L), channel_table (n_texts, E). -> loss, parts"""
-    x, length = batch['x'], batch['length']
+    label_sim (L, L), channel_table (n_texts, E); with text augmentation also variant_tok (V, N', E),
+    variant_mask (V, N'), variant_sent (V, E) of every class's texts, class l's at rows
+    variant_first[l] .. + variant_count[l] (L,). -> loss, parts"""
+    x, length = A.random_crop(batch['x'], batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
+                              C.CROP_PROB)
+    x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
     s = d.shard(len(x))
     imu = fwd(x[s], length[s], batch['channel_mask'][s], batch['channel_type'][s],
               text['channel_table'][batch['channel_text'][s]])                     # (b, E)
-    protos = model.label_bank(text['label_tok'], text['label_mask'], text['label_sent'])   # (L, K, E)
+    protos = model.label_bank(*label_texts_for_step(text, g))                       # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
     loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), text['label_sim'],
                                    C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
@@ -74,6 +95,8 @@ def main(argv=None):
     # model (encoder shape and window settings come from the Stage 1 checkpoint)
     D_MODEL = 384
     NUM_PROTOTYPES = 3                        # K prototypes per class
+    LABEL_TEXTS = 'name+description'          # each step writes each class as its name or one of its datasets'
+                                              # descriptions (text augmentation); 'name': names only. Validation: names
     PROTOTYPE_COMBINE = 'logsumexp'           # how K prototype cosines make one class score: logsumexp | max | mean
     PROTO_TEMPERATURE = 0.1                   # sharpness of the logsumexp combination
     MEMORY_BANK_SIZE = 256
@@ -86,9 +109,12 @@ def main(argv=None):
     # data and augmentation (window settings are Stage 1's)
     HOP_SECONDS = 1.0
     MIN_WINDOW_SECONDS = 1.0
-    SAMPLING_ALPHA = 0.5
+    SAMPLING_ALPHA = 0.5                      # dataset i drawn with p ~ n_i ** alpha
+    CLASS_ALPHA = 1.0                         # within a dataset, class c drawn with p ~ n_c ** class_alpha (0: balanced)
     NUM_WORKERS = 2
     ROTATION = 'so3'                          # 'so3', 'gravity' or 'none'
+    CROP_PROB = 0.5                           # share of windows cut to a random shorter length
+    CROP_MIN_SECONDS = 0.8                    # shortest such crop
     JITTER_SIGMA = 0.05
     SCALE_SIGMA = 0.1
     # optimisation
@@ -142,7 +168,7 @@ def main(argv=None):
     # ---- data: labelled windows only
     names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
     data = HARData(open_datasets(names, C.DATA_ROOT, log=log), window_s, rate, C.HOP_SECONDS, C.MIN_WINDOW_SECONDS,
-                   seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA)
+                   seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA, class_alpha=C.CLASS_ALPHA)
     log(data.describe())
     holdout = None
     if C.HOLDOUT_DATASETS:
@@ -162,6 +188,17 @@ def main(argv=None):
     channel_table = text.sentences(data.channel_texts).to(device)                   # (n_texts, E)
     cached = {'label_tok': label_tok, 'label_mask': label_mask, 'label_sent': label_sent,
               'label_sim': label_sim, 'channel_table': channel_table}
+    if C.LABEL_TEXTS == 'name+description':
+        variants = label_variants(data)
+        flat = [t for v in variants for t in v]
+        tok, mask = text.tokens(flat)
+        count = torch.tensor([len(v) for v in variants], device=device)
+        cached.update(variant_tok=tok.to(device), variant_mask=mask.to(device),
+                      variant_sent=text.sentences(flat).to(device), variant_count=count,
+                      variant_first=torch.cumsum(count, 0) - count)
+        log(f'label texts: names and {len(flat) - len(variants)} descriptions, one drawn per class and step')
+    elif C.LABEL_TEXTS != 'name':
+        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
 
     # ---- model
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,

@@ -31,6 +31,12 @@ def run_stage2(stage1_run, data_root, out, *extra):
                          f'--out_root={out}', *TINY_STAGE2, *extra]))
 
 
+@pytest.fixture(scope='module')
+def sample_hapt():
+    from datasets.loader import open_datasets
+    return open_datasets(['hapt'], root='/nonexistent', log=lambda *_: None)
+
+
 def fresh_model(stage1_ckpt, text_dim=384):
     return SemanticAlignmentModel(EncoderConfig(**stage1_ckpt['encoder_config']), text_dim, 3, 0.07, True, 16)
 
@@ -81,6 +87,44 @@ def test_checkpoint_contents(stage2_run, stage1_run):
     # training changed the encoder away from Stage 1's
     enc = {k: v for k, v in ck['model'].items() if k.startswith('encoder.')}
     assert any(not torch.equal(v, s1['model'][k]) for k, v in enc.items())
+
+
+# ------------------------------------------------------------------ label texts
+
+def test_label_variants_are_name_then_descriptions(sample_hapt):
+    from datasets.loader import HARData
+    data = HARData(sample_hapt, 4.0, 50.0, 2.0, 1.0, labelled_only=True)
+    variants = s2.label_variants(data)
+    assert [v[0] for v in variants] == data.label_names
+    assert variants[data.label_names.index('stand to sit')][1:] == ['sitting down from standing, a postural transition']
+
+
+def test_label_texts_for_step_draws_one_text_per_class():
+    count = torch.tensor([1, 3, 2])
+    first = torch.cumsum(count, 0) - count                            # rows 0 | 1 2 3 | 4 5
+    sent = torch.arange(6.0)[:, None].expand(6, 4)                   # row r holds r
+    text = {'label_tok': torch.zeros(3, 2, 4), 'label_mask': torch.ones(3, 2, dtype=torch.bool),
+            'label_sent': torch.full((3, 4), -1.0), 'variant_tok': sent[:, None, :].expand(6, 2, 4),
+            'variant_mask': torch.ones(6, 2, dtype=torch.bool), 'variant_sent': sent,
+            'variant_count': count, 'variant_first': first}
+    seen = set()
+    for seed in range(60):
+        tok, mask, chosen = s2.label_texts_for_step(text, torch.Generator().manual_seed(seed))
+        rows = chosen[:, 0].long().tolist()
+        assert rows[0] == 0 and rows[1] in (1, 2, 3) and rows[2] in (4, 5)
+        assert torch.equal(tok[:, 0, 0], chosen[:, 0]) and mask.shape == (3, 2)
+        seen.update(rows)
+    assert seen == set(range(6))                                      # every text gets drawn
+    again = s2.label_texts_for_step(text, torch.Generator().manual_seed(3))[2]
+    assert torch.equal(again, s2.label_texts_for_step(text, torch.Generator().manual_seed(3))[2])
+    names_only = {k: v for k, v in text.items() if not k.startswith('variant')}
+    assert s2.label_texts_for_step(names_only, torch.Generator())[2] is text['label_sent']
+
+
+def test_unknown_label_texts_mode_is_refused(stage1_run, empty_data_root, text_model_once, tmp_path):
+    with pytest.raises(SystemExit, match='label_texts'):
+        run_stage2(stage1_run, empty_data_root, tmp_path / 's2', '--label_texts=synonyms')
+    assert not (tmp_path / 's2').exists()
 
 
 # ------------------------------------------------------------------ start from Stage 1
