@@ -53,6 +53,8 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=12)
     ap.add_argument('--rate', type=float, default=10.0)
     ap.add_argument('--window', type=float, default=2.5)
+    ap.add_argument('--min_window_s', type=float, help='shortest evaluation window (default: half a window); '
+                    '0.4 scores the windows evaluate.py scores by default')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', help='write results JSON here')
     args = ap.parse_args(argv)
@@ -62,7 +64,8 @@ def main(argv=None):
     train = HARData(open_datasets(args.train.split(','), args.data_root), args.window, args.rate,
                     hop_s=args.window / 2, seed=args.seed, labelled_only=True)
     ev_ds = open_datasets([args.eval], args.data_root)
-    ev = HARData(ev_ds, args.window, args.rate, hop_s=args.window, min_window_s=args.window / 2, labelled_only=True,
+    ev = HARData(ev_ds, args.window, args.rate, hop_s=args.window,
+                 min_window_s=args.window / 2 if args.min_window_s is None else args.min_window_s, labelled_only=True,
                  subjects_override={ev_ds[0].name: {'train': [], 'val': [], 'test': list(range(len(ev_ds[0].subjects)))}})
     if args.eval_layout is not None:
         ev.windows['test'] = ev.windows['test'][ev.windows['test'][:, 5] == args.eval_layout]
@@ -101,7 +104,8 @@ def main(argv=None):
             ys.append(b['label'].numpy())
     m = classification_metrics(np.concatenate(ys), np.concatenate(preds), len(ev.label_names))
     res = {'recipe': vars(args), 'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': m['n'],
-           'labels': ev.label_names, 'seconds': time.time() - t0}
+           'labels': ev.label_names, 'per_class_f1': dict(zip(ev.label_names, m['per_class_f1'])),
+           'confusion': m['confusion'], 'seconds': time.time() - t0}
     print(f'baseline CNN ({args.rotation} rotation) zero-shot on {args.eval}: accuracy {m["accuracy"]:.3f}, '
           f'macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows ({time.time() - t0:.0f} s)')
     if args.out:
