@@ -135,6 +135,8 @@ def main(argv=None):
 
     defaults = dict(locals())
     C, resume = configure(defaults, argv)
+    if C.LABEL_TEXTS not in ('name', 'name+description'):
+        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
@@ -197,8 +199,6 @@ def main(argv=None):
                       variant_sent=text.sentences(flat).to(device), variant_count=count,
                       variant_first=torch.cumsum(count, 0) - count)
         log(f'label texts: names and {len(flat) - len(variants)} descriptions, one drawn per class and step')
-    elif C.LABEL_TEXTS != 'name':
-        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
 
     # ---- model
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
