@@ -169,13 +169,14 @@ def gravity_frame(x, length, triads, min_g=0.5):
     return rotate_triads(x, triads, R)
 
 
+INPUT_FRAMES = ('device', 'gravity')
+
+
 def input_frame(x, length, triads, frame='device'):
     """The frame the encoder sees: 'device' (as recorded) or 'gravity' (gravity_frame)."""
-    if frame == 'device':
-        return x
-    if frame == 'gravity':
-        return gravity_frame(x, length, triads)
-    raise ValueError(f"input frame must be 'device' or 'gravity', got {frame!r}")
+    if frame not in INPUT_FRAMES:
+        raise ValueError(f"input frame must be one of {INPUT_FRAMES}, got {frame!r}")
+    return gravity_frame(x, length, triads) if frame == 'gravity' else x
 
 
 def rotate_triads(x, triads, R):

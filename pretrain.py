@@ -104,8 +104,8 @@ def main(argv=None):
 
     defaults = dict(locals())
     C, resume = configure(defaults, argv)
-    if C.INPUT_FRAME not in ('device', 'gravity'):
-        raise SystemExit(f"error: --input_frame must be 'device' or 'gravity', got {C.INPUT_FRAME!r}")
+    if C.INPUT_FRAME not in A.INPUT_FRAMES:
+        raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {C.INPUT_FRAME!r}")
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None

@@ -214,7 +214,7 @@ def test_resume_foreign_file(tmp_path, content):
     (['--mae_weight=nan'], '--mae_weight expects float'),             # literals only: nan is not one
     (['batch_size=4'], 'cannot parse argument'),
     (['--resume'], '--resume needs a checkpoint path'),
-    (['--input_frame=world'], "--input_frame must be 'device' or 'gravity'"),
+    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity')"),
 ])
 def test_bad_options_exit_with_a_message(tmp_path, argv, needle):
     with pytest.raises(SystemExit) as e:
