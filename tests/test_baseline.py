@@ -1,0 +1,35 @@
+"""baseline.py, the naive reference: one seed is deterministic, several are summarised by
+their mean and standard deviation, and a bad --seeds is a clear error. Runs on the shipped
+sample (1 epoch), so it needs no prepared data."""
+import json
+
+import numpy as np
+import pytest
+
+import baseline
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
+
+def run(tmp_path, empty_data_root, seeds, name):
+    out = tmp_path / f'{name}.json'
+    res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--seeds', seeds, '--out', str(out)])
+    assert json.loads(out.read_text())['macro_f1'] == pytest.approx(res['macro_f1'])
+    return res
+
+
+def test_seeds_are_summarised_and_each_seed_is_reproducible(tmp_path, empty_data_root, text_model_once):
+    both = run(tmp_path, empty_data_root, '0,1', 'both')
+    assert both['seeds'] == [0, 1] and [r['recipe']['seed'] for r in both['runs']] == [0, 1]
+    f1 = np.array([r['macro_f1'] for r in both['runs']])
+    assert both['macro_f1'] == pytest.approx(f1.mean())
+    assert both['macro_f1_sd'] == pytest.approx(f1.std(ddof=1))
+    assert all(0 <= r['macro_f1'] <= 1 and r['n_windows'] == both['n_windows'] > 0 for r in both['runs'])
+    again = run(tmp_path, empty_data_root, '1', 'one')                   # seed 1 alone: the same run
+    assert again['macro_f1'] == both['runs'][1]['macro_f1']
+    assert again['confusion'] == both['runs'][1]['confusion']
+
+
+def test_bad_seeds_is_a_clear_error(empty_data_root):
+    with pytest.raises(SystemExit, match='--seeds must be comma-separated integers'):
+        baseline.main(['--data_root', str(empty_data_root), '--seeds', '0,x'])
