@@ -33,3 +33,20 @@ def test_seeds_are_summarised_and_each_seed_is_reproducible(tmp_path, empty_data
 def test_bad_seeds_is_a_clear_error(empty_data_root):
     with pytest.raises(SystemExit, match='--seeds must be comma-separated integers'):
         baseline.main(['--data_root', str(empty_data_root), '--seeds', '0,x'])
+
+
+def test_a_training_dataset_is_scored_on_its_held_out_subjects_only(empty_data_root, text_model_once):
+    from datasets.loader import HARData, open_datasets
+    res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--train', 'hapt', '--eval', 'hapt',
+                         '--rotation', 'gravity', '--input_frame', 'gravity'])
+    ds = open_datasets(['hapt'], empty_data_root)
+    held = HARData(ds, 2.5, 10.0, hop_s=1.25, seed=0, labelled_only=True).split_subjects['test']['hapt']
+    assert held and res['protocol'] == f'seen: held-out subjects {held}, not zero-shot'
+
+    def n_windows(subjects):
+        idx = [ds[0].subjects.index(s) for s in subjects]
+        return len(HARData(ds, 2.5, 10.0, hop_s=2.5, min_window_s=1.25, labelled_only=True,
+                           subjects_override={'hapt': {'train': [], 'val': [], 'test': idx}}).windows['test'])
+    assert res['n_windows'] == n_windows(held) < n_windows(ds[0].subjects)
+    assert res['labels'] == ds[0].labels
+    assert sum(int(v.split('/')[1]) for v in res['per_class_recall'].values()) == res['n_windows']
