@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from datasets.format import PreparedDataset, label_text
 from datasets.loader import SAMPLE_ROOT, HARData
@@ -34,6 +35,7 @@ from model_loading import STAGE1, average_per_segment, build_model, channel_tabl
 from train_common import find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
+NEAR_DUPLICATE = 0.85       # eval labels whose prototype centres are this close get a warning
 
 
 def parse_args(argv=None):
@@ -137,6 +139,29 @@ def plot_confusion(cm, names, path, title):
 
 
 # ----------------------------------------------------------------------------- probes
+
+def label_space(protos, texts, train_protos, train_texts, threshold=NEAR_DUPLICATE):
+    """Where the evaluated labels sit among themselves and among the training labels.
+    protos (L, K, E), train_protos (Lt, K, E): each label's centre is the normalised mean of
+    its K prototypes. -> dict: 'similarity' (L, L) cosines between eval labels, 'nearest_training'
+    (each label's 3 closest training labels with cosines), 'near_duplicates' (pairs of eval
+    labels at least `threshold` apart, which zero-shot cannot tell apart reliably)."""
+    c = F.normalize(protos.float().mean(1), dim=-1)                       # (L, E)
+    ct = F.normalize(train_protos.float().mean(1), dim=-1)                # (Lt, E)
+    sim, sim_t = (c @ c.T).cpu(), (c @ ct.T).cpu()                        # (L, L), (L, Lt)
+    nearest = {t: [[train_texts[j], round(float(sim_t[i, j]), 3)] for j in sim_t[i].argsort(descending=True)[:3]]
+               for i, t in enumerate(texts)}
+    dup = [[texts[i], texts[j], round(float(sim[i, j]), 3)]
+           for i in range(len(texts)) for j in range(i + 1, len(texts)) if sim[i, j] >= threshold]
+    return {'similarity': sim.tolist(), 'nearest_training': nearest, 'near_duplicates': dup}
+
+
+def as_training_labels(y, pred_train, texts, train_texts):
+    """For each evaluated class, how its windows split over the training labels when scored
+    against those instead: y (N,) eval classes, pred_train (N,) training-label predictions."""
+    return {t: {train_texts[j]: int(n) for j, n in enumerate(np.bincount(pred_train[y == i], minlength=len(train_texts)))
+                if n} for i, t in enumerate(texts)}
+
 
 def subject_halves(subjects, seed):
     """Disjoint support / query subject sets (half each). With one subject: None."""
@@ -287,6 +312,11 @@ def main(argv=None):
               'unseen_labels': [t for t in texts if t not in ckpt['data']['label_names']]}
         if args.bootstrap:
             zs['ci95'] = bootstrap_by_subject(y_text, pred, subj, len(texts), args.bootstrap, args.seed)
+        train_texts = ckpt['data']['label_names']
+        train_protos = bank.prototypes(train_texts)
+        zs['label_space'] = label_space(protos, texts, train_protos, train_texts)
+        zs['as_training_labels'] = as_training_labels(y_text, predict(emb.to(device), train_protos, bank.combine,
+                                                                      bank.proto_temperature)[0], texts, train_texts)
         results['zero_shot'] = zs
         plot_confusion(m['confusion'], texts, out_dir / 'confusion_zero_shot.png',
                        f'Zero-shot on {ds.name}: acc {m["accuracy"]:.2f}, macro-F1 {m["macro_f1"]:.2f}')
@@ -312,6 +342,14 @@ def main(argv=None):
         ci = results['zero_shot']['ci95']
         print(f'  zero-shot 95% CI over subjects: accuracy {ci["accuracy"][0]:.3f}-{ci["accuracy"][1]:.3f}, '
               f'macro-F1 {ci["macro_f1"][0]:.3f}-{ci["macro_f1"][1]:.3f}')
+    if 'zero_shot' in results:
+        ls = results['zero_shot']['label_space']
+        print('  nearest training label of each evaluated label (prototype cosine; results.json: label_space, '
+              'as_training_labels):')
+        print('    ' + ', '.join(f'{t} -> {n[0][0]} {n[0][1]:.2f}' for t, n in ls['nearest_training'].items()))
+        for a, b, c in ls['near_duplicates']:
+            print(f'  warning: labels {a!r} and {b!r} are {c:.2f} apart in the label space (>= {NEAR_DUPLICATE}); '
+                  f'zero-shot cannot tell them apart reliably')
     print(f'results: {out_dir / "results.json"}')
     return results
 

@@ -98,6 +98,38 @@ def test_spsw_from_the_shipped_sample(spsw, ckpt):
     assert written['probe_protocol'].startswith('subject-disjoint')
     png = out / 'confusion_zero_shot.png'
     assert png.is_file() and png.read_bytes()[:8] == PNG
+    ls = zs['label_space']
+    assert np.allclose(np.diag(ls['similarity']), 1, atol=1e-4) and set(ls['nearest_training']) == set(SPSW_LABELS)
+    assert ls['nearest_training']['walking'][0] == ['walking', pytest.approx(1.0, abs=1e-3)]   # a hapt label too
+    split = zs['as_training_labels']                                   # every window once, per eval class
+    assert [sum(split[t].values()) for t in SPSW_LABELS] == [zs['support'][t] for t in SPSW_LABELS]
+    assert set().union(*split.values()) <= set(ckpt_labels(ckpt))
+
+
+def ckpt_labels(path):
+    import torch
+    return torch.load(path, weights_only=True)['data']['label_names']
+
+
+def test_label_space_by_hand():
+    import torch
+    e = torch.eye(3)
+    near = torch.nn.functional.normalize(e[0] + 0.1 * e[1], dim=0)     # cos 0.995 to e0
+    protos = torch.stack([torch.stack([e[0], e[0]]), torch.stack([near, near]), torch.stack([e[1], e[2]])])  # (3, 2, 3)
+    train = torch.stack([e[0], e[1], e[2]])[:, None, :]                 # (3, 1, 3)
+    ls = evaluate.label_space(protos, ['a', 'b', 'c'], train, ['t0', 't1', 't2'])
+    assert ls['near_duplicates'] == [['a', 'b', pytest.approx(0.995, abs=1e-3)]]
+    assert ls['nearest_training']['a'][0] == ['t0', 1.0]
+    c_near = dict((n, v) for n, v in ls['nearest_training']['c'])    # c's centre: (e1 + e2) / sqrt 2
+    assert c_near['t1'] == c_near['t2'] == pytest.approx(2 ** -0.5, abs=1e-3) and c_near['t0'] == 0
+    assert np.array(ls['similarity']).shape == (3, 3)
+
+
+def test_as_training_labels_by_hand():
+    y = np.array([0, 0, 0, 1, 1])
+    pred_train = np.array([2, 2, 0, 1, 2])
+    assert evaluate.as_training_labels(y, pred_train, ['x', 'y'], ['p', 'q', 'r']) == \
+        {'x': {'r': 2, 'p': 1}, 'y': {'q': 1, 'r': 1}}
 
 
 def test_says_it_uses_the_shipped_sample(ckpt, empty_data_root, tmp_path, capsys):
