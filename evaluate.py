@@ -13,6 +13,9 @@ Protocol (honest by construction):
   disjoint support and query halves; logistic regression with class-balanced weights (so
   macro-F1 is not decided by the majority class); k-shot is repeated over --repeats draws.
 - confidence intervals: bootstrap over subjects (whole subjects resampled).
+- label space: each evaluated label's nearest training labels (cosine of prototype centres), a
+  warning for near-duplicate evaluated labels, and each class's windows scored against the
+  training labels instead, to tell a bad label text from a bad embedding.
 Windows are cut at the checkpoint's window length and rate (non-overlapping); a shorter
 segment is time-masked. For a user's .npz, a window longer than the model's is split into
 model windows whose embeddings are averaged, so each .npz window gets one prediction.
