@@ -351,7 +351,7 @@ def main(argv=None):
               'as_training_labels):')
         print('    ' + ', '.join(f'{t} -> {n[0][0]} {n[0][1]:.2f}' for t, n in ls['nearest_training'].items()))
         for a, b, c in ls['near_duplicates']:
-            print(f'  warning: labels {a!r} and {b!r} are {c:.2f} apart in the label space (>= {NEAR_DUPLICATE}); '
+            print(f'  warning: labels {a!r} and {b!r} have prototype cosine {c:.2f} (>= {NEAR_DUPLICATE}): '
                   f'zero-shot cannot tell them apart reliably')
     print(f'results: {out_dir / "results.json"}')
     return results
