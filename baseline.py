@@ -154,12 +154,11 @@ def run_once(args, seed):
             ys.append(b['label'].numpy())
     m = classification_metrics(np.concatenate(ys), np.concatenate(preds), len(ev.label_names))
     cm = np.array(m['confusion'])
-    recall = {l: (int(cm[i, i]), int(cm[i].sum())) for i, l in enumerate(ev.label_names) if cm[i].sum()}
     protocol = f'seen: held-out subjects {train.split_subjects["test"][name]}, not zero-shot' if seen else 'zero-shot'
     res = {'recipe': {**{k: v for k, v in vars(args).items() if k not in ('seeds', 'out')}, 'seed': seed},
            'protocol': protocol, 'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': m['n'],
            'labels': ev.label_names, 'per_class_f1': dict(zip(ev.label_names, m['per_class_f1'])),
-           'per_class_recall': {l: f'{k}/{n}' for l, (k, n) in recall.items()},
+           'per_class_recall': {l: f'{cm[i, i]}/{cm[i].sum()}' for i, l in enumerate(ev.label_names) if cm[i].sum()},
            'confusion': m['confusion'], 'seconds': time.time() - t0}
     print(f'baseline CNN ({args.rotation} rotation, {args.input_frame} frame) on {args.eval} ({protocol}): '
           f'accuracy {m["accuracy"]:.3f}, macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows, seed {seed} '

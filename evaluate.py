@@ -141,14 +141,14 @@ def plot_confusion(cm, names, path, title):
     plt.close(fig)
 
 
-# ----------------------------------------------------------------------------- probes
+# ----------------------------------------------------------------------------- label space
 
 def label_space(protos, texts, train_protos, train_texts, threshold=NEAR_DUPLICATE):
     """Where the evaluated labels sit among themselves and among the training labels.
     protos (L, K, E), train_protos (Lt, K, E): each label's centre is the normalised mean of
     its K prototypes. -> dict: 'similarity' (L, L) cosines between eval labels, 'nearest_training'
     (each label's 3 closest training labels with cosines), 'near_duplicates' (pairs of eval
-    labels at least `threshold` apart, which zero-shot cannot tell apart reliably)."""
+    labels with cosine at least `threshold`, which zero-shot cannot tell apart reliably)."""
     c = F.normalize(protos.float().mean(1), dim=-1)                       # (L, E)
     ct = F.normalize(train_protos.float().mean(1), dim=-1)                # (Lt, E)
     sim, sim_t = (c @ c.T).cpu(), (c @ ct.T).cpu()                        # (L, L), (L, Lt)
@@ -165,6 +165,8 @@ def as_training_labels(y, pred_train, texts, train_texts):
     return {t: {train_texts[j]: int(n) for j, n in enumerate(np.bincount(pred_train[y == i], minlength=len(train_texts)))
                 if n} for i, t in enumerate(texts)}
 
+
+# ----------------------------------------------------------------------------- probes
 
 def subject_halves(subjects, seed):
     """Disjoint support / query subject sets (half each). With one subject: None."""
@@ -305,21 +307,22 @@ def main(argv=None):
         if args.random_init:
             bank.module = model.label_bank
         protos = bank.prototypes(texts)
-        pred, _ = predict(emb.to(device), protos, bank.combine, bank.proto_temperature)
+        train_texts = ckpt['data']['label_names']
+        emb_d = emb.to(device)
+        pred, _ = predict(emb_d, protos, bank.combine, bank.proto_temperature)
         m = classification_metrics(y_text, pred, len(texts))
         counts = np.bincount(y_text, minlength=len(texts))
         zs = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': int(len(y)), 'labels': texts,
               'per_class_f1': {t: f for t, f in zip(texts, m['per_class_f1'])}, 'confusion': m['confusion'],
               'support': {t: int(c) for t, c in zip(texts, counts)},
               'chance': {'accuracy_uniform': 1 / len(texts), 'accuracy_majority': float(counts.max() / counts.sum())},
-              'unseen_labels': [t for t in texts if t not in ckpt['data']['label_names']]}
+              'unseen_labels': [t for t in texts if t not in train_texts]}
         if args.bootstrap:
             zs['ci95'] = bootstrap_by_subject(y_text, pred, subj, len(texts), args.bootstrap, args.seed)
-        train_texts = ckpt['data']['label_names']
         train_protos = bank.prototypes(train_texts)
         zs['label_space'] = label_space(protos, texts, train_protos, train_texts)
-        zs['as_training_labels'] = as_training_labels(y_text, predict(emb.to(device), train_protos, bank.combine,
-                                                                      bank.proto_temperature)[0], texts, train_texts)
+        pred_train, _ = predict(emb_d, train_protos, bank.combine, bank.proto_temperature)
+        zs['as_training_labels'] = as_training_labels(y_text, pred_train, texts, train_texts)
         results['zero_shot'] = zs
         plot_confusion(m['confusion'], texts, out_dir / 'confusion_zero_shot.png',
                        f'Zero-shot on {ds.name}: acc {m["accuracy"]:.2f}, macro-F1 {m["macro_f1"]:.2f}')
