@@ -9,8 +9,9 @@ Length: random_crop (a random shorter part of the window, so that window length 
 Geometric: rotation of each device's sensor triads (accelerometer, gyroscope and magnetometer
 of one device turn together), either uniform over SO(3) or about the window's own gravity
 direction (which keeps the gravity component, and with it the sitting / standing / lying cue,
-unchanged). Not an augmentation but built from the same pieces: gravity_frame, the
-deterministic turn of each device into a frame whose z axis is vertical (EncoderConfig.input_frame).
+unchanged). Not augmentations but built from the same pieces, the input frames
+(EncoderConfig.input_frame): gravity_frame, the deterministic turn of each device into a frame
+whose z axis is vertical, and invariant_frame, channels that no device orientation changes.
 """
 import math
 
@@ -169,14 +170,77 @@ def gravity_frame(x, length, triads, min_g=0.5):
     return rotate_triads(x, triads, R)
 
 
-INPUT_FRAMES = ('device', 'gravity')
+def _centred_mean(v, valid, half):
+    """Mean of v over samples t-half .. t+half, real samples only.
+    v (B, T, ...), valid (B, T) float -> (B, T, ...)"""
+    B, T = valid.shape
+    shape = (B, T + 1, *([1] * (v.dim() - 2)))
+    w = valid.view(B, T, *([1] * (v.dim() - 2)))
+    cv = torch.cat([v.new_zeros((B, 1, *v.shape[2:])), torch.cumsum(v * w, 1)], 1)   # (B, T+1, ...)
+    cw = torch.cat([valid.new_zeros(B, 1), torch.cumsum(valid, 1)], 1).view(shape)
+    t = torch.arange(T, device=v.device)
+    lo, hi = (t - half).clamp(min=0), (t + half + 1).clamp(max=T)
+    return (cv[:, hi] - cv[:, lo]) / (cw[:, hi] - cw[:, lo]).clamp(min=1)
 
 
-def input_frame(x, length, triads, frame='device'):
-    """The frame the encoder sees: 'device' (as recorded) or 'gravity' (gravity_frame)."""
+def invariant_frame(x, length, triads, rate_hz, smooth_s=0.5, min_g=0.5):
+    """Orientation-invariant channels (the vertical / horizontal split of Mizell 2003, with a
+    gravity estimate that follows the device through the window). Per device, gravity u(t) is
+    the direction of its accelerometer's centred mean over `smooth_s`; every triad v(t) of
+    that device becomes
+        (v . u,  |v - (v . u) u|,  c(t))
+    with c the tilt since the window's first sample, arccos(u(t) . u(0)), for the
+    accelerometer; the heading change since the first sample, the integral of the vertical
+    turn rate, for the gyroscope; 0 for the magnetometer. Every channel is unchanged by any
+    fixed rotation of the device, so no rotation augmentation is needed (or meaningful), and
+    unlike gravity_frame it still holds when the device turns within the window (a phone in
+    a trouser pocket during sitting down). A device without an accelerometer, or whose mean
+    acceleration is below `min_g` (gravity removed at the source), is left in its own frame.
+    x (B, T, C) in model units (acc in g, gyro rad/s), length (B,), triads (B, G, 5) -> (B, T, C)"""
+    B, T, C = x.shape
+    tri, ok, idx = _gather_triads(x, triads)                              # (B, T, G, 3)
+    valid = _time_valid(x, length)[..., 0]                                # (B, T)
+    is_acc = ok & (triads[..., 4] == 0)
+    dev = triads[..., 3].clamp(min=0)                                     # (B, G)
+    D = int(triads.shape[1])
+    acc = torch.zeros((B, T, D, 3), device=x.device, dtype=x.dtype)
+    acc = acc.scatter_add(2, dev[:, None, :, None].expand(B, T, -1, 3), tri * is_acc[:, None, :, None])
+    grav = _centred_mean(acc, valid, max(int(round(smooth_s * rate_hz)) // 2, 0))   # (B, T, D, 3)
+    u = grav / grav.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    u = torch.gather(u, 2, dev[:, None, :, None].expand(B, T, -1, 3))     # (B, T, G, 3) each triad's device
+    vert = (tri * u).sum(-1)                                              # (B, T, G)
+    horiz = (tri - vert[..., None] * u).norm(dim=-1)
+    tilt = torch.arccos((u * u[:, :1]).sum(-1).clamp(-1.0, 1.0))
+    heading = torch.cumsum(vert * valid[..., None], 1) / rate_hz
+    sensor = triads[..., 4][:, None, :]                                   # (B, 1, G)
+    third = torch.where(sensor == 0, tilt, torch.where(sensor == 1, heading, torch.zeros_like(tilt)))
+    inv = torch.stack([vert, horiz, third], -1) * valid[..., None, None]  # (B, T, G, 3)
+    mean = (acc * valid[..., None, None]).sum(1) / length.clamp(min=1)[:, None, None]   # (B, D, 3)
+    has_g = torch.gather(mean.norm(dim=-1) >= min_g, 1, dev)             # (B, G)
+    out = torch.where(has_g[:, None, :, None], inv, tri).reshape(B, T, -1)
+    x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
+    return x_ext.scatter(2, idx[:, None, :].expand(B, T, idx.shape[1]), out)[..., :C]
+
+
+INPUT_FRAMES = ('device', 'gravity', 'invariant')
+
+
+def check_frame_rotation(frame, rotation):
+    """Raise ValueError for a frame and rotation augmentation that do not go together: the
+    invariant frame is computed before rotation, which would mix its channels."""
+    if frame == 'invariant' and rotation != 'none':
+        raise ValueError(f"input frame 'invariant' is already orientation-invariant; rotating its channels "
+                         f"(--rotation={rotation}) would mix them: pass --rotation=none")
+
+
+def input_frame(x, length, triads, frame='device', rate_hz=50.0):
+    """The frame the encoder sees: 'device' (as recorded), 'gravity' (gravity_frame) or
+    'invariant' (invariant_frame, which needs the sampling rate)."""
     if frame not in INPUT_FRAMES:
         raise ValueError(f"input frame must be one of {INPUT_FRAMES}, got {frame!r}")
-    return gravity_frame(x, length, triads) if frame == 'gravity' else x
+    if frame == 'gravity':
+        return gravity_frame(x, length, triads)
+    return invariant_frame(x, length, triads, rate_hz) if frame == 'invariant' else x
 
 
 def rotate_triads(x, triads, R):

@@ -61,8 +61,9 @@ def main(argv=None):
     ap.add_argument('--eval_layout', type=int, help='only this channel layout of the eval dataset')
     ap.add_argument('--data_root', default='data/prepared')
     ap.add_argument('--rotation', default='so3', choices=['so3', 'gravity', 'none'])
-    ap.add_argument('--input_frame', default='device', choices=['device', 'gravity'],
-                    help="'gravity': rotate each device's triads into a gravity-aligned frame first")
+    ap.add_argument('--input_frame', default='device', choices=list(A.INPUT_FRAMES),
+                    help="'gravity': rotate each device's triads into a gravity-aligned frame first; "
+                    "'invariant': orientation-invariant channels (use with --rotation none)")
     ap.add_argument('--epochs', type=int, default=12)
     ap.add_argument('--rate', type=float, default=10.0)
     ap.add_argument('--window', type=float, default=2.5)
@@ -71,6 +72,10 @@ def main(argv=None):
     ap.add_argument('--seeds', default='0', help='comma-separated seeds; several: report each and their mean')
     ap.add_argument('--out', help='write results JSON here')
     args = ap.parse_args(argv)
+    try:
+        A.check_frame_rotation(args.input_frame, args.rotation)
+    except ValueError as e:
+        ap.error(str(e))
     try:
         seeds = [int(s) for s in args.seeds.split(',')]
     except ValueError:
@@ -130,7 +135,7 @@ def run_once(args, seed):
         return F.pad(x, (0, n_ch - x.shape[2]))
 
     def frame(b):
-        return A.input_frame(b['x'], b['length'], b['triads'], args.input_frame)
+        return A.input_frame(b['x'], b['length'], b['triads'], args.input_frame, args.rate)
 
     for epoch in range(args.epochs):
         model.train()

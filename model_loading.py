@@ -86,7 +86,8 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
 
 def embed_batch(model, batch, channel_table):
     """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised."""
-    x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame)
+    x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame,
+                    model.cfg.sampling_rate_hz)
     if isinstance(model, SemanticAlignmentModel):
         return model(x, batch['length'], batch['channel_mask'], batch['channel_type'],
                      channel_table[batch['channel_text']])

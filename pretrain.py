@@ -26,7 +26,7 @@ def make_views(batch, g, C):
     batch tensors on device -> x, x1, x2: (B, T, C)"""
     x, length = batch['x'], batch['length']
     x = A.time_shift(x, length, g, C.SHIFT_FRAC)
-    x = A.input_frame(x, length, batch['triads'], C.INPUT_FRAME)
+    x = A.input_frame(x, length, batch['triads'], C.INPUT_FRAME, C.SAMPLING_RATE_HZ)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x1 = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
     x2 = A.strong(A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA), length, g, C.WARP_SIGMA, C.MAG_WARP_SIGMA)
@@ -79,7 +79,8 @@ def main(argv=None):
     CONTRASTIVE_WEIGHT = 0.5
     TEMPERATURE = 0.2                         # patch InfoNCE temperature
     # input frame and augmentation
-    INPUT_FRAME = 'device'                    # 'gravity': each device turned so that gravity is +z (both stages, evaluation)
+    INPUT_FRAME = 'device'                    # 'gravity': each device turned so that gravity is +z; 'invariant':
+                                              # orientation-invariant channels (with ROTATION='none'); both stages, evaluation
     ROTATION = 'so3'                          # 'so3', 'gravity' (about the window's gravity) or 'none'
     SHIFT_FRAC = 0.25
     JITTER_SIGMA = 0.05
@@ -106,6 +107,10 @@ def main(argv=None):
     C, resume = configure(defaults, argv)
     if C.INPUT_FRAME not in A.INPUT_FRAMES:
         raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {C.INPUT_FRAME!r}")
+    try:
+        A.check_frame_rotation(C.INPUT_FRAME, C.ROTATION)
+    except ValueError as e:
+        raise SystemExit(f'error: {e}') from None
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
@@ -121,7 +126,7 @@ def main(argv=None):
 
     enc_cfg = EncoderConfig(C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE,
                             max(64, int(C.WINDOW_SECONDS * C.SAMPLING_RATE_HZ) // C.PATCH_SIZE),
-                            4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM, C.INPUT_FRAME)
+                            4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM, C.INPUT_FRAME, C.SAMPLING_RATE_HZ)
     model = MAEPretrainModel(enc_cfg).to(device)
     opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
 

@@ -67,7 +67,7 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     variant_first[l] .. + variant_count[l] (L,). -> loss, parts"""
     x, length = A.random_crop(batch['x'], batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
                               C.CROP_PROB)
-    x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame)
+    x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
     s = d.shard(len(x))
@@ -112,7 +112,7 @@ def main(argv=None):
     SAMPLING_ALPHA = 0.5                      # dataset i drawn with p ~ n_i ** alpha
     CLASS_ALPHA = 1.0                         # within a dataset, class c drawn with p ~ n_c ** class_alpha (0: balanced)
     NUM_WORKERS = 2
-    ROTATION = 'so3'                          # 'so3', 'gravity' or 'none'
+    ROTATION = 'so3'                          # 'so3', 'gravity' or 'none' (required by Stage 1's input frame 'invariant')
     CROP_PROB = 0.5                           # share of windows cut to a random shorter length
     CROP_MIN_SECONDS = 0.8                    # shortest such crop
     JITTER_SIGMA = 0.05
@@ -162,6 +162,10 @@ def main(argv=None):
     s1c = s1['config']
     window_s, rate = s1c.get('WINDOW_SECONDS', 4.0), s1c.get('SAMPLING_RATE_HZ', 50.0)
     C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ = window_s, rate
+    try:
+        A.check_frame_rotation(enc_cfg.input_frame, C.ROTATION)
+    except ValueError as e:
+        raise SystemExit(f'error: {e} (the input frame comes from the Stage 1 checkpoint)') from None
     stage1_held = set(s1c.get('HOLDOUT_DATASETS', []))
     if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
         log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')

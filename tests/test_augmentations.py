@@ -204,6 +204,57 @@ def test_gravity_frame_leaves_gravity_free_devices_and_handles_upside_down():
         A.input_frame(x, length, triads, 'world')
 
 
+# ------------------------------------------------------------------ invariant frame
+
+def test_invariant_frame_is_unchanged_by_any_device_rotation_and_leaves_padding_alone():
+    x, length, triads, channel_mask = imu_batch()
+    ref = A.invariant_frame(x, length, triads, rate_hz=50.0)
+    for seed in range(3):
+        turned = A.invariant_frame(A.rotate(x, length, triads, gen(seed), 'so3'), length, triads, 50.0)
+        assert_close(turned, ref, atol=1e-4, rtol=1e-4)               # arccos near 0 costs some precision
+    pad = ~channel_mask[:, None, :].expand_as(x)
+    assert torch.equal(ref[pad], x[pad])
+    past = torch.arange(T)[None, :, None] >= length[:, None, None]
+    assert (ref * (past & channel_mask[:, None, :])).abs().max() == 0  # zeros past `length`
+    assert torch.equal(A.input_frame(x, length, triads, 'invariant', 50.0), ref)
+
+
+def test_invariant_frame_channels_of_a_turning_and_a_tilting_device():
+    """A still device turning about the vertical at 1 rad/s: acc (1, 0, 0); gyro (1, 0, heading
+    = t). A device tilting by 90 degrees during the window: the acc tilt channel ends near pi/2."""
+    rate, n = 50.0, 100
+    t = torch.arange(n, dtype=torch.float64) / rate
+    still = torch.zeros(1, n, 6, dtype=torch.float64)
+    still[0, :, 2] = 1.0                                              # gravity on device z
+    still[0, :, 5] = 1.0                                              # turn about it
+    triads = torch.tensor([[[0, 1, 2, 0, 0], [3, 4, 5, 0, 1]]])
+    y = A.invariant_frame(still, torch.tensor([n]), triads, rate)[0]
+    assert_close(y[:, :3], torch.tensor([1.0, 0.0, 0.0], dtype=y.dtype).expand(n, 3), atol=1e-6, rtol=0)
+    assert_close(y[:, 3], torch.ones(n, dtype=y.dtype))
+    assert_close(y[:, 5], t + 1 / rate)                               # the integral up to and including sample t
+    angle = (math.pi / 2) * (t / t[-1])                               # gravity from z to x over the window
+    tilt = torch.zeros(1, n, 6, dtype=torch.float64)
+    tilt[0, :, 0], tilt[0, :, 2] = torch.sin(angle), torch.cos(angle)
+    y = A.invariant_frame(tilt, torch.tensor([n]), triads, rate, smooth_s=0.1)[0]
+    assert abs(float(y[-1, 2]) - math.pi / 2) < 0.1 and abs(float(y[0, 2])) < 1e-6
+    assert_close(y[:, 0], torch.ones(n, dtype=y.dtype), atol=1e-3, rtol=0)   # |a| = 1 g, all of it vertical
+
+
+def test_invariant_frame_leaves_gravity_free_devices_as_recorded():
+    x, length, triads, _ = imu_batch()
+    x[0, :, 6:9] -= x[0, :int(length[0]), 6:9].mean(0)                # device 1 of sample 0: gravity removed
+    y = A.invariant_frame(x, length, triads, 50.0)
+    assert torch.equal(y[0, :, 6:12], x[0, :, 6:12])
+    assert not torch.allclose(y[0, :, 0:6], x[0, :, 0:6])
+
+
+def test_invariant_frame_refuses_rotation_augmentation():
+    A.check_frame_rotation('invariant', 'none')
+    A.check_frame_rotation('gravity', 'gravity')
+    with pytest.raises(ValueError, match='--rotation=none'):
+        A.check_frame_rotation('invariant', 'so3')
+
+
 def test_rotate_none_and_bad_mode():
     x, length, triads, _ = imu_batch()
     assert torch.equal(A.rotate(x, length, triads, gen(0), 'none'), x)

@@ -35,6 +35,12 @@ def test_bad_seeds_is_a_clear_error(empty_data_root):
         baseline.main(['--data_root', str(empty_data_root), '--seeds', '0,x'])
 
 
+def test_invariant_frame_with_rotation_is_a_clear_error(empty_data_root, capsys):
+    with pytest.raises(SystemExit):
+        baseline.main(['--data_root', str(empty_data_root), '--input_frame', 'invariant'])   # default so3
+    assert 'pass --rotation=none' in capsys.readouterr().err
+
+
 def test_a_training_dataset_is_scored_on_its_held_out_subjects_only(empty_data_root, text_model_once):
     from datasets.loader import HARData, open_datasets
     res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--train', 'hapt', '--eval', 'hapt',

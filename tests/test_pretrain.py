@@ -214,7 +214,8 @@ def test_resume_foreign_file(tmp_path, content):
     (['--mae_weight=nan'], '--mae_weight expects float'),             # literals only: nan is not one
     (['batch_size=4'], 'cannot parse argument'),
     (['--resume'], '--resume needs a checkpoint path'),
-    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity')"),
+    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity', 'invariant')"),
+    (['--input_frame=invariant'], 'pass --rotation=none'),                # the default so3 would mix its channels
 ])
 def test_bad_options_exit_with_a_message(tmp_path, argv, needle):
     with pytest.raises(SystemExit) as e:
@@ -364,3 +365,26 @@ def test_gravity_input_frame_is_recorded_and_applied_when_embedding(tmp_path):
         turned = {**batch, 'x': A.gravity_frame(batch['x'], batch['length'], batch['triads'])}
         assert torch.allclose(a, embed_batch(dev.eval(), turned, None), atol=1e-5)
         assert not torch.allclose(a, embed_batch(dev.eval(), batch, None), atol=1e-3)
+
+
+def test_invariant_input_frame_makes_embeddings_independent_of_device_orientation(tmp_path):
+    """--input_frame=invariant (with --rotation=none) is recorded with the sampling rate it
+    integrates at, and an embedding no longer changes when each device is turned."""
+    import augmentations as A
+    from datasets.loader import HARData, open_datasets
+    from model import EncoderConfig, MAEPretrainModel
+    from model_loading import embed_batch
+    run_dir = run(tmp_path, '--input_frame=invariant', '--rotation=none', '--max_steps=2', '--epochs=1')
+    ck = load(run_dir / 'latest.pt')
+    assert ck['encoder_config']['input_frame'] == 'invariant'
+    assert ck['encoder_config']['sampling_rate_hz'] == ck['config']['SAMPLING_RATE_HZ']
+    model = MAEPretrainModel(EncoderConfig(**ck['encoder_config']))
+    model.load_state_dict(ck['model'])
+    data = HARData(open_datasets(['hapt'], '/nonexistent', log=lambda *_: None), 4.0, 50.0, 4.0, 1.0)
+    batch = {k: torch.from_numpy(v) for k, v in data.read_batch('train', range(6)).items()}
+    turned = {**batch, 'x': A.rotate(batch['x'], batch['length'], batch['triads'], torch.Generator().manual_seed(0))}
+    with torch.no_grad():
+        assert torch.allclose(embed_batch(model.eval(), batch, None), embed_batch(model, turned, None), atol=1e-4)
+        dev = MAEPretrainModel(EncoderConfig(**{**ck['encoder_config'], 'input_frame': 'device'}))
+        dev.load_state_dict(ck['model'])
+        assert not torch.allclose(embed_batch(dev.eval(), batch, None), embed_batch(dev, turned, None), atol=1e-3)

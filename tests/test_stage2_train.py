@@ -182,6 +182,17 @@ def test_a_stage2_checkpoint_is_not_accepted_as_stage1(stage2_run, empty_data_ro
     assert not list(tmp_path.iterdir())                               # no run folder made
 
 
+def test_stage1_invariant_frame_with_rotation_augmentation_is_refused(stage1_run, empty_data_root, tmp_path):
+    ck = load(stage1_run / 'best.pt')
+    ck['encoder_config']['input_frame'] = 'invariant'
+    torch.save(ck, tmp_path / 'invariant.pt')
+    args = [f'--stage1_checkpoint={tmp_path / "invariant.pt"}', f'--data_root={empty_data_root}',
+            f'--out_root={tmp_path / "s2"}', *TINY_STAGE2]
+    with pytest.raises(SystemExit, match='pass --rotation=none'):
+        s2.main(args)                                                 # the default rotation is so3
+    assert not (tmp_path / 's2').exists()
+
+
 # ------------------------------------------------------------------ exact resume
 
 @pytest.fixture(scope='module')
