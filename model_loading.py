@@ -33,7 +33,7 @@ def build_model(ckpt):
         return MAEPretrainModel(enc_cfg)
     C = ckpt['config']
     return SemanticAlignmentModel(enc_cfg, ckpt['text_dim'], C['NUM_PROTOTYPES'], C['TEMPERATURE'],
-                                  C['LEARN_TEMPERATURE'], C['MEMORY_BANK_SIZE'])
+                                  C['LEARN_TEMPERATURE'], C['MEMORY_BANK_SIZE'], C.get('LABEL_BANK', 'learned'))
 
 
 def load_model(path, device='cpu'):

@@ -95,6 +95,7 @@ def main(argv=None):
     # model (encoder shape and window settings come from the Stage 1 checkpoint)
     D_MODEL = 384
     NUM_PROTOTYPES = 3                        # K prototypes per class
+    LABEL_BANK = 'learned'                    # 'frozen' (ablation): prototypes are the plain sentence embeddings
     LABEL_TEXTS = 'name+description'          # each step writes each class as its name or one of its datasets'
                                               # descriptions (text augmentation); 'name': names only. Validation: names
     PROTOTYPE_COMBINE = 'logsumexp'           # how K prototype cosines make one class score: logsumexp | max | mean
@@ -137,6 +138,8 @@ def main(argv=None):
     C, resume = configure(defaults, argv)
     if C.LABEL_TEXTS not in ('name', 'name+description'):
         raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
+    if C.LABEL_BANK not in ('learned', 'frozen'):
+        raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {C.LABEL_BANK!r}")
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
@@ -206,7 +209,7 @@ def main(argv=None):
 
     # ---- model
     model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
-                                   C.MEMORY_BANK_SIZE)
+                                   C.MEMORY_BANK_SIZE, C.LABEL_BANK)
     if not ckpt and C.RANDOM_ENCODER:                                             # (a resume brings its weights)
         log(f'RANDOM_ENCODER: encoder shaped like {s1["path"]} but randomly initialised (ablation)')
     elif not ckpt:

@@ -73,6 +73,19 @@ def test_every_label_bank_parameter_gets_a_gradient_from_the_loss():
     assert not torch.allclose(protos[:, 0], protos[:, 1])
 
 
+def test_frozen_label_bank_is_the_sentence_embeddings_and_is_not_trained():
+    model = SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E, num_prototypes=3,
+                                   label_bank='frozen')
+    tokens, tmask, sent = fake_text(4, 5, seed=2)
+    protos = model.label_bank(tokens, tmask, 2.0 * sent)
+    assert protos.shape == (4, 3, E)
+    assert_close(protos, sent[:, None, :].expand(4, 3, E))
+    assert not any(p.requires_grad for p in model.label_bank.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    with pytest.raises(ValueError, match='label_bank'):
+        SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E, label_bank='fixed')
+
+
 def test_fixed_temperature_gets_no_gradient():
     model = SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E,
                                    learn_temperature=False, temperature=0.05)

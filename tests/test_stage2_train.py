@@ -155,6 +155,23 @@ def test_stage2_training_starts_from_stage1_weights(stage1_run, empty_data_root,
         assert torch.equal(v, s1['model'][k]), k
 
 
+def test_frozen_label_bank_run_keeps_its_bank_and_loads_as_frozen(stage1_run, empty_data_root, text_model_once,
+                                                                  tmp_path):
+    from model_loading import load_model
+    run = run_stage2(stage1_run, empty_data_root, tmp_path / 's2', '--label_bank=frozen', '--max_steps=2')
+    start = run_stage2(stage1_run, empty_data_root, tmp_path / 's2_start', '--label_bank=frozen', '--max_steps=1',
+                       '--learning_rate=0')                           # same seed: the initial weights
+    ck, init = load(run / 'latest.pt')['model'], load(start / 'latest.pt')['model']
+    bank = [k for k in ck if k.startswith('label_bank.')]
+    assert bank and all(torch.equal(ck[k], init[k]) for k in bank)  # never updated
+    assert not all(torch.equal(ck[k], init[k]) for k in ck if k.startswith('head.'))   # the rest is trained
+    model, _, _ = load_model(run / 'latest.pt')
+    assert model.label_bank.learned is False
+    with pytest.raises(SystemExit, match="--label_bank must be 'learned' or 'frozen'"):
+        run_stage2(stage1_run, empty_data_root, tmp_path / 'bad', '--label_bank=fixed')
+    assert not (tmp_path / 'bad').exists()
+
+
 @pytest.mark.parametrize('key', ['encoder.norm.weight', 'encoder.stack.blocks.1.qkv.weight'])
 def test_stage1_checkpoint_missing_an_encoder_key_is_refused(stage1_run, tmp_path, key):
     s1 = load(stage1_run / 'best.pt')
