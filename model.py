@@ -30,7 +30,7 @@ class EncoderConfig:
     dropout: float = 0.0
     decoder_depth: int = 2       # MAE decoder blocks (Stage 1 only)
     proj_dim: int = 128          # patch-contrastive projection width (Stage 1 only)
-    input_frame: str = 'device'  # 'device', 'gravity' (triads turned so gravity is +z) or 'invariant' (augmentations.input_frame)
+    input_frame: str = 'device'  # 'device', 'gravity' (gravity turned to +z) or 'invariant' (augmentations.input_frame)
     sampling_rate_hz: float = 50.0  # the windows' rate (the invariant frame smooths and integrates over time)
 
 

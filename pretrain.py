@@ -80,7 +80,7 @@ def main(argv=None):
     TEMPERATURE = 0.2                         # patch InfoNCE temperature
     # input frame and augmentation
     INPUT_FRAME = 'device'                    # 'gravity': each device turned so that gravity is +z; 'invariant':
-                                              # orientation-invariant channels (with ROTATION='none'); both stages, evaluation
+                                              # orientation-invariant channels (ROTATION='none'); both stages, evaluation
     ROTATION = 'so3'                          # 'so3', 'gravity' (about the window's gravity) or 'none'
     SHIFT_FRAC = 0.25
     JITTER_SIGMA = 0.05
