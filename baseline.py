@@ -18,7 +18,8 @@ An --eval dataset that is also in --train is scored on its held-out test subject
 against its own label names, and labelled "seen" (not zero-shot): an in-domain check of
 what the recipe can learn at all, e.g. the direction of postural transitions, whose per-class
 recall the JSON lists. --input_frame gravity turns every device into its gravity-aligned
-frame first (augmentations.gravity_frame), for use with --rotation gravity.
+frame first (augmentations.gravity_frame), for use with --rotation gravity; --input_frame
+invariant gives orientation-invariant channels (augmentations.invariant_frame), with --rotation none.
 """
 import argparse
 import json
