@@ -215,8 +215,7 @@ def invariant_frame(x, length, triads, rate_hz, smooth_s=0.5, min_g=0.5):
     sensor = triads[..., 4][:, None, :]                                   # (B, 1, G)
     third = torch.where(sensor == 0, tilt, torch.where(sensor == 1, heading, torch.zeros_like(tilt)))
     inv = torch.stack([vert, horiz, third], -1) * valid[..., None, None]  # (B, T, G, 3)
-    mean = (acc * valid[..., None, None]).sum(1) / length.clamp(min=1)[:, None, None]   # (B, D, 3)
-    has_g = torch.gather(mean.norm(dim=-1) >= min_g, 1, dev)             # (B, G)
+    has_g = torch.gather(mean_acceleration(x, length, triads).norm(dim=-1) >= min_g, 1, dev)   # (B, G)
     out = torch.where(has_g[:, None, :, None], inv, tri).reshape(B, T, -1)
     x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
     return x_ext.scatter(2, idx[:, None, :].expand(B, T, idx.shape[1]), out)[..., :C]

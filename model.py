@@ -197,6 +197,9 @@ class SemanticAlignmentHead(nn.Module):
         return F.normalize(self.mlp(pooled.reshape(B, D)).float(), dim=-1)
 
 
+LABEL_BANKS = ('learned', 'frozen')      # SemanticAlignmentModel(label_bank=...)
+
+
 class LearnableLabelBank(nn.Module):
     """K prototypes per label from the label text's token embeddings.
 
@@ -242,7 +245,7 @@ class SemanticAlignmentModel(nn.Module):
         self.encoder = IMUEncoder(enc_cfg)
         self.fusion = ChannelTextFusion(d, text_dim, heads)
         self.head = SemanticAlignmentHead(d, text_dim, heads)
-        if label_bank not in ('learned', 'frozen'):
+        if label_bank not in LABEL_BANKS:
             raise ValueError(f"label_bank must be 'learned' or 'frozen', got {label_bank!r}")
         self.label_bank = LearnableLabelBank(text_dim, num_prototypes, heads=4 if text_dim % 4 == 0 else 1,
                                              learned=label_bank == 'learned')

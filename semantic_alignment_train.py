@@ -15,7 +15,7 @@ import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
-from model import EncoderConfig, SemanticAlignmentModel
+from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
 from semantic_loss import semantic_infonce
 from text_encoder import TextEmbedder
@@ -138,7 +138,7 @@ def main(argv=None):
     C, resume = configure(defaults, argv)
     if C.LABEL_TEXTS not in ('name', 'name+description'):
         raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
-    if C.LABEL_BANK not in ('learned', 'frozen'):
+    if C.LABEL_BANK not in LABEL_BANKS:
         raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {C.LABEL_BANK!r}")
     d = init_distributed()
     log = print if d.main else quiet
