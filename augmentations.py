@@ -11,7 +11,8 @@ of one device turn together), either uniform over SO(3) or about the window's ow
 direction (which keeps the gravity component, and with it the sitting / standing / lying cue,
 unchanged). Not augmentations but built from the same pieces, the input frames
 (EncoderConfig.input_frame): gravity_frame, the deterministic turn of each device into a frame
-whose z axis is vertical, and invariant_frame, channels that no device orientation changes.
+whose z axis is vertical, invariant_frame, channels that no device orientation changes, and
+the hybrid of the device frame and invariant_frame side by side.
 """
 import math
 
@@ -221,24 +222,31 @@ def invariant_frame(x, length, triads, rate_hz, smooth_s=0.5, min_g=0.5):
     return x_ext.scatter(2, idx[:, None, :].expand(B, T, idx.shape[1]), out)[..., :C]
 
 
-INPUT_FRAMES = ('device', 'gravity', 'invariant')
+INPUT_FRAMES = ('device', 'gravity', 'invariant', 'hybrid')
 
 
 def check_frame_rotation(frame, rotation):
     """Raise ValueError for a frame and rotation augmentation that do not go together: the
-    invariant frame is computed before rotation, which would mix its channels."""
+    invariant frame is computed before rotation, which would mix its channels. (The hybrid
+    frame takes any rotation: it turns only the device half, the other half is invariant.)"""
     if frame == 'invariant' and rotation != 'none':
         raise ValueError(f"input frame 'invariant' is already orientation-invariant; rotating its channels "
                          f"(--rotation={rotation}) would mix them: pass --rotation=none")
 
 
 def input_frame(x, length, triads, frame='device', rate_hz=50.0):
-    """The frame the encoder sees: 'device' (as recorded), 'gravity' (gravity_frame) or
-    'invariant' (invariant_frame, which needs the sampling rate)."""
+    """The frame the encoder sees: 'device' (as recorded), 'gravity' (gravity_frame),
+    'invariant' (invariant_frame, which needs the sampling rate) or 'hybrid': the recorded
+    channels followed by their invariant_frame copies, so (B, T, C) -> (B, T, 2C). The triads
+    still index the first C channels, so a rotation applied afterwards turns only the device
+    half, which is what the SO(3) augmentation of the hybrid frame wants; model.frame_channels
+    gives the matching channel metadata."""
     if frame not in INPUT_FRAMES:
         raise ValueError(f"input frame must be one of {INPUT_FRAMES}, got {frame!r}")
     if frame == 'gravity':
         return gravity_frame(x, length, triads)
+    if frame == 'hybrid':
+        return torch.cat([x, invariant_frame(x, length, triads, rate_hz)], 2)
     return invariant_frame(x, length, triads, rate_hz) if frame == 'invariant' else x
 
 

@@ -19,7 +19,9 @@ against its own label names, and labelled "seen" (not zero-shot): an in-domain c
 what the recipe can learn at all, e.g. the direction of postural transitions, whose per-class
 recall the JSON lists. --input_frame gravity turns every device into its gravity-aligned
 frame first (augmentations.gravity_frame), for use with --rotation gravity; --input_frame
-invariant gives orientation-invariant channels (augmentations.invariant_frame), with --rotation none.
+invariant gives orientation-invariant channels (augmentations.invariant_frame), with --rotation none;
+--input_frame hybrid gives both side by side: the recorded channels, rotated as --rotation says,
+and their invariant copies (twice the CNN's input channels).
 """
 import argparse
 import json
@@ -64,7 +66,8 @@ def main(argv=None):
     ap.add_argument('--rotation', default='so3', choices=['so3', 'gravity', 'none'])
     ap.add_argument('--input_frame', default='device', choices=list(A.INPUT_FRAMES),
                     help="'gravity': rotate each device's triads into a gravity-aligned frame first; "
-                    "'invariant': orientation-invariant channels (use with --rotation none)")
+                    "'invariant': orientation-invariant channels (use with --rotation none); "
+                    "'hybrid': the recorded channels and their invariant copies")
     ap.add_argument('--epochs', type=int, default=12)
     ap.add_argument('--rate', type=float, default=10.0)
     ap.add_argument('--window', type=float, default=2.5)
@@ -127,13 +130,14 @@ def run_once(args, seed):
     eval_emb = text.sentences(ev.label_names)
 
     n_ch = max(d.meta['n_channels'] for d in train.datasets + ev.datasets)
-    model = CNN(n_ch, label_emb.shape[1])
+    halves = 2 if args.input_frame == 'hybrid' else 1                   # hybrid: recorded + invariant channels
+    model = CNN(halves * n_ch, label_emb.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     train_idx = np.arange(len(train.windows['train']))
     g = torch.Generator().manual_seed(seed)
 
-    def pad(x):
-        return F.pad(x, (0, n_ch - x.shape[2]))
+    def pad(x):                                                         # each half to n_ch channels
+        return torch.cat([F.pad(h, (0, n_ch - h.shape[2])) for h in x.chunk(halves, 2)], 2)
 
     def frame(b):
         return A.input_frame(b['x'], b['length'], b['triads'], args.input_frame, args.rate)

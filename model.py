@@ -7,7 +7,8 @@ A window (B, T, C) is cut into per-channel patches (B, C, P, S) and embedded to 
 (B, C, P, D). Blocks alternate between attention over time (within a channel) and attention
 over channels (within a patch position), so any channel count works and no channel identity
 is baked in: the encoder is equivariant to channel order. A channel's sensor type (acc / gyro
-/ mag) is the only per-channel embedding.
+/ mag, and in the hybrid input frame whether it is a recorded or an invariant channel) is the
+only per-channel embedding.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -17,6 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 N_CHANNEL_TYPES = 4          # acc, gyro, mag, padding (datasets.loader.SENSOR_TYPES + pad)
+PAD_TYPE = N_CHANNEL_TYPES - 1
+HYBRID_TYPE_OFFSET = N_CHANNEL_TYPES   # hybrid frame: invariant copy of type t has type t + 4
 
 
 @dataclass
@@ -30,8 +33,25 @@ class EncoderConfig:
     dropout: float = 0.0
     decoder_depth: int = 2       # MAE decoder blocks (Stage 1 only)
     proj_dim: int = 128          # patch-contrastive projection width (Stage 1 only)
-    input_frame: str = 'device'  # 'device', 'gravity' (gravity turned to +z) or 'invariant' (augmentations.input_frame)
+    input_frame: str = 'device'  # 'device', 'gravity' (gravity turned to +z), 'invariant' or 'hybrid' (augmentations.input_frame)
     sampling_rate_hz: float = 50.0  # the windows' rate (the invariant frame smooths and integrates over time)
+
+
+def n_channel_types(input_frame):
+    """Rows of the channel-type embedding: the hybrid frame adds one per sensor type."""
+    return N_CHANNEL_TYPES + (PAD_TYPE if input_frame == 'hybrid' else 0)
+
+
+def frame_channels(input_frame, channel_mask, channel_type, channel_text=None):
+    """Channel metadata for augmentations.input_frame's output. The hybrid frame appends an
+    invariant copy of every channel: the same mask and channel text, and a type of its own
+    (sensor type + HYBRID_TYPE_OFFSET; padding stays PAD_TYPE). Other frames: unchanged.
+    (B, C) each -> (B, C') each; channel_text may be None."""
+    if input_frame != 'hybrid':
+        return channel_mask, channel_type, channel_text
+    inv_type = torch.where(channel_type == PAD_TYPE, channel_type, channel_type + HYBRID_TYPE_OFFSET)
+    text = None if channel_text is None else torch.cat([channel_text, channel_text], 1)
+    return torch.cat([channel_mask, channel_mask], 1), torch.cat([channel_type, inv_type], 1), text
 
 
 def patchify(x, patch_size):
@@ -97,7 +117,7 @@ class IMUEncoder(nn.Module):
         d = cfg.d_model
         self.patch_embed = nn.Linear(cfg.patch_size, d)
         self.pos_embed = nn.Parameter(torch.zeros(cfg.max_patches, d))
-        self.type_embed = nn.Embedding(N_CHANNEL_TYPES, d)
+        self.type_embed = nn.Embedding(n_channel_types(cfg.input_frame), d)
         self.mask_token = nn.Parameter(torch.zeros(d))
         self.stack = AxialStack(d, cfg.depth, cfg.n_heads, cfg.mlp_ratio, cfg.dropout)
         self.norm = nn.LayerNorm(d)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from augmentations import input_frame
-from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel
+from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, frame_channels
 from semantic_loss import class_scores
 from train_common import load_checkpoint
 
@@ -88,12 +88,13 @@ def embed_batch(model, batch, channel_table):
     """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised."""
     x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame,
                     model.cfg.sampling_rate_hz)
+    channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
+                                                              batch['channel_type'], batch['channel_text'])
     if isinstance(model, SemanticAlignmentModel):
-        return model(x, batch['length'], batch['channel_mask'], batch['channel_type'],
-                     channel_table[batch['channel_text']])
+        return model(x, batch['length'], channel_mask, channel_type, channel_table[channel_text])
     encoder = model.encoder
-    h, valid_p = encoder(x, batch['length'], batch['channel_mask'], batch['channel_type'])
-    valid = (batch['channel_mask'][:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
+    h, valid_p = encoder(x, batch['length'], channel_mask, channel_type)
+    valid = (channel_mask[:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
     return F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
 
 

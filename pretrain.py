@@ -13,7 +13,7 @@ import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask, token_validity
-from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify
+from model import EncoderConfig, MAEPretrainModel, config_dict, frame_channels, patch_valid, patchify
 from train_common import (configure, fit, load_checkpoint, make_optimizer, resume_config, setup_device,
                           step_generator)
 
@@ -36,12 +36,13 @@ def make_views(batch, g, C):
 def step_loss(model, batch, g, C, d=LOCAL):
     """One Stage 1 forward: views and structured mask of the global batch, then this rank's
     slice through the model (all of it in a single process). -> total, parts dict"""
-    x, x1, x2 = make_views(batch, g, C)
+    x, x1, x2 = make_views(batch, g, C)                                   # (B, T, C'): C' = 2C in the hybrid frame
+    channel_mask, channel_type, _ = frame_channels(C.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
     P = x1.shape[1] // C.PATCH_SIZE
-    valid = token_validity(batch['channel_mask'], patch_valid(batch['length'], P, C.PATCH_SIZE))
+    valid = token_validity(channel_mask, patch_valid(batch['length'], P, C.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)
     s = d.shard(len(x1))
-    pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], batch['channel_mask'][s], batch['channel_type'][s], mask[s])
+    pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], channel_mask[s], channel_type[s], mask[s])
     target = patchify(x[s], C.PATCH_SIZE)
     return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], C.MAE_WEIGHT, C.CONTRASTIVE_WEIGHT,
                          C.TEMPERATURE, d, C.NORM_EPS)

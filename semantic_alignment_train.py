@@ -15,7 +15,7 @@ import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
-from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
+from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel, frame_channels
 from model_loading import embed_split, predict
 from semantic_loss import semantic_infonce
 from text_encoder import TextEmbedder
@@ -69,10 +69,11 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
                               C.CROP_PROB)
     x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
-    x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
+    x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
+    channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
+                                                              batch['channel_type'], batch['channel_text'])
     s = d.shard(len(x))
-    imu = fwd(x[s], length[s], batch['channel_mask'][s], batch['channel_type'][s],
-              text['channel_table'][batch['channel_text'][s]])                     # (b, E)
+    imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], text['channel_table'][channel_text[s]])   # (b, E)
     protos = model.label_bank(*label_texts_for_step(text, g))                       # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
     loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), text['label_sim'],

@@ -255,6 +255,21 @@ def test_invariant_frame_refuses_rotation_augmentation():
         A.check_frame_rotation('invariant', 'so3')
 
 
+def test_hybrid_frame_is_the_recorded_channels_then_their_invariant_copies():
+    x, length, triads, _ = imu_batch()
+    C = x.shape[2]
+    y = A.input_frame(x, length, triads, 'hybrid', 50.0)
+    assert y.shape == (x.shape[0], T, 2 * C)
+    assert torch.equal(y[..., :C], x)
+    assert torch.equal(y[..., C:], A.invariant_frame(x, length, triads, 50.0))
+    A.check_frame_rotation('hybrid', 'so3')                           # any rotation goes with it
+    turned = A.rotate(y, length, triads, gen(0), 'so3')               # the triads index the recorded half
+    assert torch.equal(turned[..., C:], y[..., C:])
+    assert_close(turned[..., :C], A.rotate(x, length, triads, gen(0), 'so3'))
+    assert_close(A.input_frame(turned[..., :C], length, triads, 'hybrid', 50.0)[..., C:], y[..., C:],
+                 atol=1e-4, rtol=1e-4)                                # so rotating first gives the same
+
+
 def test_rotate_none_and_bad_mode():
     x, length, triads, _ = imu_batch()
     assert torch.equal(A.rotate(x, length, triads, gen(0), 'none'), x)

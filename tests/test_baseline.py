@@ -56,3 +56,11 @@ def test_a_training_dataset_is_scored_on_its_held_out_subjects_only(empty_data_r
     assert res['n_windows'] == n_windows(held) < n_windows(ds[0].subjects)
     assert res['labels'] == ds[0].labels
     assert sum(int(v.split('/')[1]) for v in res['per_class_recall'].values()) == res['n_windows']
+
+
+def test_hybrid_frame_feeds_both_halves_to_the_cnn(empty_data_root, text_model_once):
+    """--input_frame hybrid: the recorded channels (rotated) and their invariant copies, each
+    half padded to the widest dataset, so the CNN sees twice the channels."""
+    res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--input_frame', 'hybrid'])
+    assert res['recipe']['input_frame'] == 'hybrid' and res['recipe']['rotation'] == 'so3'
+    assert res['n_windows'] > 0 and 0 <= res['macro_f1'] <= 1

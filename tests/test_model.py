@@ -224,3 +224,27 @@ def test_window_shorter_than_a_patch_does_not_poison_the_batch():
     assert torch.isfinite(loss) and torch.isfinite(parts['mae']) and torch.isfinite(parts['contrastive'])
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_hybrid_frame_channels_double_the_metadata_with_types_of_their_own():
+    import model as M
+    from datasets.loader import SENSOR_TYPES
+    b = batch()
+    assert M.PAD_TYPE == PAD_TYPE and M.N_CHANNEL_TYPES == len(SENSOR_TYPES) + 1
+    text = torch.arange(6).repeat(4, 1)
+    same = M.frame_channels('invariant', b['channel_mask'], b['channel_type'], text)
+    assert all(a is o for a, o in zip(same, (b['channel_mask'], b['channel_type'], text)))
+    mask, types, texts = M.frame_channels('hybrid', b['channel_mask'], b['channel_type'], text)
+    assert torch.equal(mask, torch.cat([b['channel_mask']] * 2, 1))
+    assert torch.equal(texts, torch.cat([text] * 2, 1))
+    assert types[1].tolist() == [0, 0, 0, PAD_TYPE, PAD_TYPE, PAD_TYPE, 4, 4, 4, PAD_TYPE, PAD_TYPE, PAD_TYPE]
+    assert types[0, 6:].tolist() == [4, 4, 4, 5, 5, 5]
+    assert M.frame_channels('hybrid', b['channel_mask'], b['channel_type'])[2] is None
+    cfg = EncoderConfig(**{**tiny_cfg().__dict__, 'input_frame': 'hybrid'})
+    enc = IMUEncoder(cfg)
+    mag = M.frame_channels('hybrid', b['channel_mask'][:, :1], torch.full((4, 1), 2))[1]   # magnetometer: 2 -> 6
+    assert enc.type_embed.num_embeddings == int(mag.max()) + 1 == 7
+    assert IMUEncoder(tiny_cfg()).type_embed.num_embeddings == M.N_CHANNEL_TYPES   # older checkpoints still load
+    x = torch.cat([b['x'], b['x']], 2)
+    h, _ = enc(x, b['length'], mask, types)
+    assert h.shape == (4, 12, T // PATCH, 32) and torch.isfinite(h).all()

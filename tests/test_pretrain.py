@@ -214,7 +214,7 @@ def test_resume_foreign_file(tmp_path, content):
     (['--mae_weight=nan'], '--mae_weight expects float'),             # literals only: nan is not one
     (['batch_size=4'], 'cannot parse argument'),
     (['--resume'], '--resume needs a checkpoint path'),
-    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity', 'invariant')"),
+    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity', 'invariant', 'hybrid')"),
     (['--input_frame=invariant'], 'pass --rotation=none'),                # the default so3 would mix its channels
 ])
 def test_bad_options_exit_with_a_message(tmp_path, argv, needle):

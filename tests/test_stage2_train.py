@@ -210,6 +210,24 @@ def test_stage1_invariant_frame_with_rotation_augmentation_is_refused(stage1_run
     assert not (tmp_path / 's2').exists()
 
 
+def test_hybrid_frame_through_both_stages_and_evaluation(empty_data_root, text_model_once, tmp_path):
+    """--input_frame=hybrid (recorded channels under the default SO(3) rotation, plus their
+    invariant copies): Stage 1, Stage 2 on it and a zero-shot evaluation on the unseen sample."""
+    import evaluate
+    import pretrain
+    from conftest import TINY_STAGE1
+    with one_thread():
+        s1 = Path(pretrain.main([f'--data_root={empty_data_root}', f'--out_root={tmp_path / "s1"}', *TINY_STAGE1,
+                                 '--input_frame=hybrid']))
+        s2_dir = run_stage2(s1, empty_data_root, tmp_path / 's2', '--epochs=1', '--steps_per_epoch=2')
+    ck = load(s2_dir / 'best.pt')
+    assert ck['encoder_config']['input_frame'] == 'hybrid' and ck['config']['ROTATION'] == 'so3'
+    assert ck['model']['encoder.type_embed.weight'].shape[0] == 7
+    res = evaluate.main([str(s2_dir / 'best.pt'), '--data', 'spsw', '--data_root', str(empty_data_root),
+                         '--out', str(tmp_path / 'ev'), '--no-probe', '--bootstrap', '0'])
+    assert res['zero_shot']['n_windows'] > 0 and 0 <= res['zero_shot']['macro_f1'] <= 1
+
+
 # ------------------------------------------------------------------ exact resume
 
 @pytest.fixture(scope='module')
