@@ -89,7 +89,7 @@ def embed_batch(model, batch, channel_table):
     x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame,
                     model.cfg.sampling_rate_hz)
     channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
-                                                              batch['channel_type'], batch['channel_text'])
+                                                              batch['channel_type'], batch.get('channel_text'))
     if isinstance(model, SemanticAlignmentModel):
         return model(x, batch['length'], channel_mask, channel_type, channel_table[channel_text])
     encoder = model.encoder
