@@ -17,9 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-N_CHANNEL_TYPES = 4          # acc, gyro, mag, padding (datasets.loader.SENSOR_TYPES + pad)
-PAD_TYPE = N_CHANNEL_TYPES - 1
-HYBRID_TYPE_OFFSET = N_CHANNEL_TYPES   # hybrid frame: invariant copy of type t has type t + 4
+from datasets.loader import PAD_TYPE, SENSOR_TYPES
+
+N_CHANNEL_TYPES = len(SENSOR_TYPES) + 1   # acc, gyro, mag, padding (PAD_TYPE)
+HYBRID_TYPE_OFFSET = N_CHANNEL_TYPES      # hybrid frame: invariant copy of type t has type t + 4
 
 
 @dataclass
@@ -39,7 +40,7 @@ class EncoderConfig:
 
 def n_channel_types(input_frame):
     """Rows of the channel-type embedding: the hybrid frame adds one per sensor type."""
-    return N_CHANNEL_TYPES + (PAD_TYPE if input_frame == 'hybrid' else 0)
+    return N_CHANNEL_TYPES + (len(SENSOR_TYPES) if input_frame == 'hybrid' else 0)
 
 
 def frame_channels(input_frame, channel_mask, channel_type, channel_text=None):

@@ -81,7 +81,8 @@ def main(argv=None):
     TEMPERATURE = 0.2                         # patch InfoNCE temperature
     # input frame and augmentation
     INPUT_FRAME = 'device'                    # 'gravity': each device turned so that gravity is +z; 'invariant':
-                                              # orientation-invariant channels (ROTATION='none'); both stages, evaluation
+                                              # orientation-invariant channels (ROTATION='none'); 'hybrid': the
+                                              # recorded channels and their invariant copies; both stages, evaluation
     ROTATION = 'so3'                          # 'so3', 'gravity' (about the window's gravity) or 'none'
     SHIFT_FRAC = 0.25
     JITTER_SIGMA = 0.05
