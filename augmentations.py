@@ -281,6 +281,27 @@ def rotate(x, length, triads, g, mode='so3'):
     return rotate_triads(x, triads, R)
 
 
+def rotation_views(x, length, triads, n, mode='so3', seed=0):
+    """n rotated copies of each window for test-time averaging, the same n rotations for every
+    window whatever the batch, so the result does not depend on batching: view 0 as recorded;
+    'so3': views 1..n-1 turn every device by fixed rotations drawn from `seed`; 'gravity': by
+    angles 2 pi v / n about each device's own gravity direction (a device without an
+    accelerometer gets the 'so3' rotation of that view).
+    x (B, T, C), length (B,), triads (B, G, 5) -> (n, B, T, C)"""
+    if mode not in ('so3', 'gravity'):
+        raise ValueError(f"rotation views need mode 'so3' or 'gravity', got {mode!r}")
+    B, D = x.shape[0], triads.shape[1]
+    R = random_rotation((n,), torch.Generator().manual_seed(seed), 'cpu').to(x.device, x.dtype)   # (n, 3, 3)
+    R[0] = torch.eye(3, device=x.device, dtype=x.dtype)
+    R = R[:, None, None].expand(n, B, D, 3, 3)
+    if mode == 'gravity':
+        axes = gravity_axes(x, length, triads)                                          # (B, D, 3)
+        angle = torch.arange(n, device=x.device, dtype=x.dtype) * (2 * math.pi / n)     # (n,)
+        Rg = axis_rotation(axes.expand(n, B, D, 3), angle[:, None, None].expand(n, B, D))
+        R = torch.where((axes.norm(dim=-1) > 0.5)[None, ..., None, None], Rg, R)
+    return torch.stack([rotate_triads(x, triads, R[v]) for v in range(n)])
+
+
 def channel_shuffle(x, channel_mask, g):
     """Random permutation of each sample's real channels. Returns x (B, T, C) and perm (B, C)
     so callers can permute per-channel metadata the same way (x_new[..., j] = x[..., perm[j]]).

@@ -73,6 +73,9 @@ def main(argv=None):
     ap.add_argument('--window', type=float, default=2.5)
     ap.add_argument('--min_window_s', type=float, help='shortest evaluation window (default: half a window); '
                     '0.4 scores the windows evaluate.py scores by default')
+    ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='also score with test-time rotation '
+                    'averaging over N views (as recorded and N-1 fixed rotations of --rotation), reported beside '
+                    'the plain figures; default 1 (off)')
     ap.add_argument('--seeds', default='0', help='comma-separated seeds; several: report each and their mean')
     ap.add_argument('--out', help='write results JSON here')
     args = ap.parse_args(argv)
@@ -80,6 +83,8 @@ def main(argv=None):
         A.check_frame_rotation(args.input_frame, args.rotation)
     except ValueError as e:
         ap.error(str(e))
+    if args.tta_rotations < 1 or (args.tta_rotations > 1 and args.rotation == 'none'):
+        ap.error(f'--tta_rotations {args.tta_rotations}: expected 1 (off), or more views with --rotation so3 or gravity')
     try:
         seeds = [int(s) for s in args.seeds.split(',')]
     except ValueError:
@@ -89,6 +94,9 @@ def main(argv=None):
     if len(runs) > 1:
         print(f'baseline CNN over seeds {seeds}: accuracy {res["accuracy"]:.3f} +- {res["accuracy_sd"]:.3f}, '
               f'macro-F1 {res["macro_f1"]:.3f} +- {res["macro_f1_sd"]:.3f} (mean +- sd)')
+        if 'tta_macro_f1' in res:
+            print(f'  with test-time rotation averaging: accuracy {res["tta_accuracy"]:.3f} +- '
+                  f'{res["tta_accuracy_sd"]:.3f}, macro-F1 {res["tta_macro_f1"]:.3f} +- {res["tta_macro_f1_sd"]:.3f}')
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=1))
@@ -103,6 +111,9 @@ def summarise(runs):
     for key in ('accuracy', 'macro_f1'):
         v = np.array([r[key] for r in runs])
         out[key], out[key + '_sd'] = float(v.mean()), float(v.std(ddof=1))
+        if 'tta' in runs[0]:
+            v = np.array([r['tta'][key] for r in runs])
+            out['tta_' + key], out['tta_' + key + '_sd'] = float(v.mean()), float(v.std(ddof=1))
     return out
 
 
@@ -155,12 +166,17 @@ def run_once(args, seed):
         print(f'epoch {epoch + 1}/{args.epochs} loss {loss.item():.3f}')
 
     model.eval()
-    preds, ys = [], []
+    preds, tta_preds, ys = [], [], []
     rows = np.arange(len(ev.windows['test']))
     with torch.no_grad():
         for i in range(0, len(rows), 512):
             b = {k: torch.from_numpy(v) for k, v in ev.read_batch('test', rows[i:i + 512]).items()}
-            preds.append((model(pad(frame(b)), b['length']) @ eval_emb.T).argmax(-1).numpy())
+            x = frame(b)
+            preds.append((model(pad(x), b['length']) @ eval_emb.T).argmax(-1).numpy())
+            if args.tta_rotations > 1:                                  # view 0 is x itself
+                views = A.rotation_views(x, b['length'], b['triads'], args.tta_rotations, args.rotation)
+                emb = F.normalize(sum(model(pad(v), b['length']) for v in views), dim=-1)
+                tta_preds.append((emb @ eval_emb.T).argmax(-1).numpy())
             ys.append(b['label'].numpy())
     m = classification_metrics(np.concatenate(ys), np.concatenate(preds), len(ev.label_names))
     cm = np.array(m['confusion'])
@@ -173,6 +189,12 @@ def run_once(args, seed):
     print(f'baseline CNN ({args.rotation} rotation, {args.input_frame} frame) on {args.eval} ({protocol}): '
           f'accuracy {m["accuracy"]:.3f}, macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows, seed {seed} '
           f'({time.time() - t0:.0f} s)')
+    if tta_preds:
+        mt = classification_metrics(np.concatenate(ys), np.concatenate(tta_preds), len(ev.label_names))
+        res['tta'] = {'views': args.tta_rotations, 'accuracy': mt['accuracy'], 'macro_f1': mt['macro_f1'],
+                      'per_class_f1': dict(zip(ev.label_names, mt['per_class_f1'])), 'confusion': mt['confusion']}
+        print(f'  with test-time rotation averaging over {args.tta_rotations} views: accuracy {mt["accuracy"]:.3f}, '
+              f'macro-F1 {mt["macro_f1"]:.3f}')
     if seen:
         print('  correct / windows per class: ' + ', '.join(f'{l} {v}' for l, v in res['per_class_recall'].items()))
     return res

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from datasets.format import PreparedDataset, label_text
 from datasets.loader import SAMPLE_ROOT, HARData
 from metrics import bootstrap_by_subject, classification_metrics
-from model_loading import STAGE1, average_per_segment, build_model, channel_table_for, embed_split, load_label_bank, predict
+from model_loading import (STAGE1, average_per_segment, build_model, channel_table_for, embed_split, load_label_bank,
+                           predict, tta_rotation)
 from train_common import find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
@@ -63,6 +64,9 @@ def parse_args(argv=None):
     ap.add_argument('--repeats', type=int, default=10, help='k-shot draws to average (default 10)')
     ap.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples for intervals (0: none)')
     ap.add_argument('--no-probe', action='store_true', help='skip the linear probe and k-shot')
+    ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='test-time rotation averaging: '
+                    "embed each window as recorded and in N-1 fixed rotations of each device (the checkpoint's "
+                    "training rotation, 'so3' or 'gravity'), and average; default 1 (off)")
     ap.add_argument('--batch_size', type=int, default=256, help='windows per embedding batch')
     ap.add_argument('--seed', type=int, default=0, help='seed for splits, k-shot draws and bootstrap')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda')
@@ -240,6 +244,10 @@ def main(argv=None):
         model.load_state_dict(ckpt['model'])
     model.to(device).eval()
     C = ckpt['config']
+    try:
+        rotation = tta_rotation(ckpt, args.tta_rotations)
+    except ValueError as e:
+        raise SystemExit(f'error: --tta_rotations {args.tta_rotations} with {ck_path}: {e}') from None
     ds, is_npz = open_eval_dataset(args.data, args.data_root)
     if np.all(ds.segments[:, 2] < 0):
         raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
@@ -281,7 +289,10 @@ def main(argv=None):
     # ---- embeddings (one per model window; .npz windows: averaged per source window)
     text_model = C.get('TEXT_MODEL', 'all-MiniLM-L6-v2')
     table = channel_table_for(data.channel_texts, text_model, device)
-    emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True)
+    if args.tta_rotations > 1:
+        print(f'test-time rotation averaging: {args.tta_rotations} views per window ({rotation})')
+    emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True,
+                                  views=args.tta_rotations, rotation=rotation)
     if is_npz:
         emb, _, first = average_per_segment(emb, data)
         y, subj = y[first], subj[first]
@@ -291,6 +302,7 @@ def main(argv=None):
                         'layout': args.layout,
                         'n_windows': int(len(y)), 'window_seconds': C['WINDOW_SECONDS'],
                         'min_window_seconds': args.min_window_s or patch_s},
+               'tta_rotations': args.tta_rotations,
                'random_init': bool(args.random_init)}
     out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{"" if args.layout is None else f"_layout{args.layout}"}{"_random" if args.random_init else ""}'
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentations import input_frame
+from augmentations import input_frame, rotation_views
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, frame_channels
 from semantic_loss import class_scores
 from train_common import load_checkpoint
@@ -84,24 +84,32 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
 
 # ----------------------------------------------------------------------------- embedding
 
-def embed_batch(model, batch, channel_table):
-    """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised."""
-    x = input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame,
-                    model.cfg.sampling_rate_hz)
+def embed_batch(model, batch, channel_table, views=1, rotation='so3'):
+    """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised.
+    views > 1: test-time rotation averaging, the mean of the embeddings of `views` rotated
+    copies of each window (augmentations.rotation_views, `rotation` 'so3' or 'gravity', the
+    rotation the model was trained with), renormalised."""
+    length = batch['length']
+    x = input_frame(batch['x'], length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
                                                               batch['channel_type'], batch.get('channel_text'))
-    if isinstance(model, SemanticAlignmentModel):
-        return model(x, batch['length'], channel_mask, channel_type, channel_table[channel_text])
-    encoder = model.encoder
-    h, valid_p = encoder(x, batch['length'], channel_mask, channel_type)
-    valid = (channel_mask[:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
-    return F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
+    xs = rotation_views(x, length, batch['triads'], views, rotation) if views > 1 else x[None]   # (V, B, T, C')
+    out = 0
+    for xv in xs:
+        if isinstance(model, SemanticAlignmentModel):
+            out = out + model(xv, length, channel_mask, channel_type, channel_table[channel_text])
+        else:
+            h, valid_p = model.encoder(xv, length, channel_mask, channel_type)
+            valid = (channel_mask[:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
+            out = out + F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
+    return out if len(xs) == 1 else F.normalize(out, dim=-1)
 
 
 @torch.no_grad()
 def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=256, show_progress=False,
-                rows=None):
-    """Embed every window of a split (or the given window rows) of a HARData.
+                rows=None, views=1, rotation='so3'):
+    """Embed every window of a split (or the given window rows) of a HARData; `views`,
+    `rotation`: test-time rotation averaging (embed_batch).
     -> emb (N, E) float32 CPU, labels (N,), subjects (N,), datasets (N,) numpy"""
     from contextlib import nullcontext
     ctx = ctx or nullcontext()
@@ -115,7 +123,7 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
     for chunk in chunks:
         batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch(split, chunk).items()}
         with ctx:
-            out.append(embed_batch(model, batch, channel_table).float().cpu())
+            out.append(embed_batch(model, batch, channel_table, views, rotation).float().cpu())
     w = data.windows[split][idx]
     emb = torch.cat(out) if out else torch.zeros(0, channel_table.shape[1])
     return emb, w[:, 3], w[:, 4], w[:, 0]
@@ -135,6 +143,16 @@ def predict(emb, protos, combine='logsumexp', proto_temperature=0.1):
     """emb (N, E), protos (L, K, E) -> predicted class (N,) numpy, scores (N, L) tensor."""
     scores = class_scores(emb.to(protos.device, protos.dtype), protos, combine, proto_temperature)
     return scores.argmax(-1).cpu().numpy(), scores
+
+
+def tta_rotation(checkpoint, views):
+    """The rotation test-time averaging uses: the one the checkpoint was trained with. A
+    checkpoint trained without rotation augmentation cannot take views > 1 (ValueError)."""
+    rotation = checkpoint['config'].get('ROTATION', 'so3')
+    if views < 1 or (views > 1 and rotation not in ('so3', 'gravity')):
+        raise ValueError(f'views={views}: expected 1 (off), or more views for a checkpoint trained with rotation '
+                         f"'so3' or 'gravity' (this one: ROTATION={rotation!r})")
+    return rotation
 
 
 def channel_table_for(texts, text_model, device):
@@ -171,14 +189,16 @@ def _raw_data(checkpoint, X, channels, rate_hz):
 
 
 @torch.no_grad()
-def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_size=256):
+def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_size=256, views=1):
     """Raw windows X (N, T, C) with channel descriptions (C,) at rate_hz -> embeddings (N, E).
     A window longer than the model's window is cut into consecutive model windows whose
-    embeddings are averaged; a shorter one is time-masked."""
+    embeddings are averaged; a shorter one is time-masked. views > 1: test-time rotation
+    averaging with the checkpoint's training rotation (embed_batch)."""
     data = _raw_data(checkpoint, X, channels, rate_hz)
     text_model = checkpoint['config'].get('TEXT_MODEL', 'all-MiniLM-L6-v2')
     table = channel_table_for(data.channel_texts, text_model, device)
-    emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size)
+    emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size, views=views,
+                               rotation=tta_rotation(checkpoint, views))
     out, segs, _ = average_per_segment(emb, data)          # one raw window = one segment
     short = np.setdiff1d(np.arange(len(X)), segs)
     if len(short):                       # not even one patch: nothing of the window would reach the model
@@ -188,9 +208,9 @@ def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_s
 
 
 @torch.no_grad()
-def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_hz, device='cpu'):
+def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_hz, device='cpu', views=1):
     """Raw windows (N, T, C) -> predicted label strings (N,), scores (N, L) against `labels`."""
-    emb = embed_windows(model, checkpoint, X, channels, rate_hz, device)
+    emb = embed_windows(model, checkpoint, X, channels, rate_hz, device, views=views)
     protos = label_bank.prototypes(labels)
     if emb.shape[1] != protos.shape[-1]:
         raise ValueError(f'{checkpoint["kind"]} checkpoint: its {emb.shape[1]}-wide embeddings cannot be compared '

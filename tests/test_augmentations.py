@@ -284,6 +284,41 @@ def test_rotate_does_not_modify_input():
     assert torch.equal(x, x0)
 
 
+# ------------------------------------------------------------------ test-time rotation views
+
+def test_rotation_views_so3_turn_every_window_by_the_same_rigid_rotations():
+    x, length, triads, _ = imu_batch()
+    v = A.rotation_views(x, length, triads, 4, 'so3')
+    assert v.shape == (4, *x.shape) and torch.equal(v[0], x)
+    rots = []
+    for k in range(1, 4):
+        assert torch.equal(v[k][..., 12:], x[..., 12:]) and torch.equal(v[k][1, :, 6:], x[1, :, 6:])   # padding
+        R = fit_rotation(triad(x, 0, 0), triad(v[k], 0, 0))
+        assert_close(R @ R.T, torch.eye(3, dtype=R.dtype), atol=1e-6, rtol=0)
+        for b, c0 in [(0, 3), (0, 6), (0, 9), (1, 0), (2, 0), (2, 9)]:     # devices, sensors and windows alike
+            assert_close(fit_rotation(triad(x, b, c0), triad(v[k], b, c0)), R, atol=1e-6, rtol=0)
+        rots.append(R)
+    assert not torch.allclose(rots[0], rots[1], atol=1e-2) and not torch.allclose(rots[0], torch.eye(3, dtype=R.dtype), atol=1e-2)
+    assert_close(A.rotation_views(x[1:], length[1:], triads[1:], 4, 'so3'), v[:, 1:])  # not tied to the batch
+
+
+def test_rotation_views_gravity_turn_about_each_devices_gravity_at_even_angles():
+    x, length, triads, _ = imu_batch()
+    v = A.rotation_views(x, length, triads, 4, 'gravity')
+    assert torch.equal(v[0], x)
+    for b in range(3):
+        n = int(length[b])
+        acc = triad(x, b, 0)[:n]
+        axis = acc.mean(0) / acc.mean(0).norm()
+        for k in range(1, 4):
+            R = fit_rotation(triad(x, b, 0)[:n], triad(v[k], b, 0)[:n])
+            assert_close(R @ axis, axis, atol=1e-6, rtol=0)                   # gravity stays where it was
+            angle = torch.arccos(((torch.trace(R) - 1) / 2).clamp(-1, 1))
+            assert float(angle) == pytest.approx(min(k, 4 - k) * math.pi / 2, abs=1e-5)
+    with pytest.raises(ValueError, match="'so3' or 'gravity'"):
+        A.rotation_views(x, length, triads, 4, 'none')
+
+
 # ------------------------------------------------------------------ time and magnitude
 
 def padded_signal(seed=0):

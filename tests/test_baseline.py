@@ -64,3 +64,17 @@ def test_hybrid_frame_feeds_both_halves_to_the_cnn(empty_data_root, text_model_o
     res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--input_frame', 'hybrid'])
     assert res['recipe']['input_frame'] == 'hybrid' and res['recipe']['rotation'] == 'so3'
     assert res['n_windows'] > 0 and 0 <= res['macro_f1'] <= 1
+
+
+def test_tta_rotations_are_reported_beside_the_plain_figures(tmp_path, empty_data_root, text_model_once):
+    """--tta_rotations: the same trained CNN scored both ways, per seed and in the summary."""
+    args = ['--data_root', str(empty_data_root), '--epochs', '1']
+    plain = baseline.main(args + ['--seeds', '0'])
+    both = baseline.main(args + ['--seeds', '0,1', '--tta_rotations', '4'])
+    first = both['runs'][0]
+    assert first['macro_f1'] == plain['macro_f1'] and first['confusion'] == plain['confusion']   # plain unchanged
+    assert first['tta']['views'] == 4 and 0 <= first['tta']['macro_f1'] <= 1
+    assert np.array(first['tta']['confusion']).sum() == first['n_windows']
+    assert both['tta_macro_f1'] == pytest.approx(np.mean([r['tta']['macro_f1'] for r in both['runs']]))
+    with pytest.raises(SystemExit):
+        baseline.main(args + ['--rotation', 'none', '--tta_rotations', '4'])

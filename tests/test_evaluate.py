@@ -140,6 +140,28 @@ def test_says_it_uses_the_shipped_sample(ckpt, empty_data_root, tmp_path, capsys
     assert 'layout 1 only: smartwatch on the wrist' in said
 
 
+def test_tta_rotations_is_recorded_and_reaches_the_embedding(ckpt, empty_data_root, tmp_path, spsw, monkeypatch):
+    """--tta_rotations N embeds with N views and the checkpoint's training rotation (what the
+    views do is tested in test_model_loading); results.json records it."""
+    seen = []
+    real = evaluate.embed_split
+    monkeypatch.setattr(evaluate, 'embed_split', lambda *a, **k: seen.append(k) or real(*a, **k))
+    res, written, _ = run_eval(ckpt, empty_data_root, tmp_path / 'tta', '--data', 'spsw', '--tta_rotations', '4',
+                               '--no-probe')
+    assert [(k['views'], k['rotation']) for k in seen] == [(4, ckpt_config(ckpt)['ROTATION'])]
+    assert written['tta_rotations'] == 4 and spsw[1]['tta_rotations'] == 1
+    check_zero_shot(written['zero_shot'], spsw[1]['data']['n_windows'], SPSW_LABELS)
+
+
+def ckpt_config(path):
+    import torch
+    return torch.load(path, weights_only=True)['config']
+
+
+def test_tta_rotations_bad_values_are_refused(ckpt, empty_data_root, tmp_path):
+    assert 'expected 1 (off)' in refused(ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--tta_rotations', '0')
+
+
 def test_layout_zero_only(ckpt, empty_data_root, tmp_path, spsw):
     res, written, _ = run_eval(ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--layout', '0', '--no-probe')
     n_all = spsw[1]['data']['n_windows']

@@ -208,3 +208,31 @@ def test_zero_shot_with_a_stage1_checkpoint_of_another_width_says_why(stage1_run
     X = np.random.default_rng(2).normal(size=(2, 200, 6)).astype(np.float32)
     with pytest.raises(ValueError, match='Stage 2'):
         zero_shot_classify(model, ck, bank, X, ['walking', 'sitting'], CHANNELS, 50)
+
+
+def test_rotation_averaging_is_the_normalised_mean_over_the_rotated_views(stage2_loaded):
+    """embed_batch(views=n): the mean of the embeddings of augmentations.rotation_views, one of
+    which is the window as recorded, renormalised; embed_windows passes views on, and a
+    checkpoint trained without rotation refuses it."""
+    import torch.nn.functional as F
+    import augmentations as A
+    from datasets.loader import HARData, open_datasets
+    from model_loading import channel_table_for, embed_batch, embed_windows
+    model, ck, _ = stage2_loaded
+    data = HARData(open_datasets(['hapt'], '/nonexistent', log=lambda *_: None), 4.0, 50.0, 4.0, 1.0)
+    batch = {k: torch.from_numpy(v) for k, v in data.read_batch('train', range(5)).items()}
+    table = channel_table_for(data.channel_texts, 'all-MiniLM-L6-v2', 'cpu')
+    with torch.no_grad():
+        plain = embed_batch(model, batch, table)
+        avg = embed_batch(model, batch, table, views=3)
+        x = A.input_frame(batch['x'], batch['length'], batch['triads'], model.cfg.input_frame)
+        each = [embed_batch(model, {**batch, 'x': v}, table)
+                for v in A.rotation_views(x, batch['length'], batch['triads'], 3)]   # device frame: input_frame is x
+    assert torch.allclose(each[0], plain)
+    assert torch.allclose(avg, F.normalize(sum(each), dim=-1), atol=1e-5)
+    assert torch.allclose(avg.norm(dim=-1), torch.ones(5)) and not torch.allclose(avg, plain, atol=1e-3)
+    X = np.random.default_rng(3).normal(size=(2, 200, 6)).astype(np.float32)
+    e1, e3 = embed_windows(model, ck, X, CHANNELS, 50), embed_windows(model, ck, X, CHANNELS, 50, views=3)
+    assert e3.shape == e1.shape and not torch.allclose(e1, e3, atol=1e-3)
+    with pytest.raises(ValueError, match="ROTATION='none'"):
+        embed_windows(model, {**ck, 'config': {**ck['config'], 'ROTATION': 'none'}}, X, CHANNELS, 50, views=3)
