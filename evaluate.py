@@ -13,6 +13,8 @@ Protocol (honest by construction):
   disjoint support and query halves; logistic regression with class-balanced weights (so
   macro-F1 is not decided by the majority class); k-shot is repeated over --repeats draws.
 - confidence intervals: bootstrap over subjects (whole subjects resampled).
+- test-time rotation averaging (--tta_rotations N, off by default): each window's embedding is
+  the mean over N rotated copies of that window alone; no labels, no other windows.
 - label space: each evaluated label's nearest training labels (cosine of prototype centres), a
   warning for near-duplicate evaluated labels, and each class's windows scored against the
   training labels instead, to tell a bad label text from a bad embedding.
@@ -266,6 +268,8 @@ def main(argv=None):
                 else 'zero-shot: dataset unseen in training')
     if args.random_init:
         protocol += '; RANDOMLY INITIALISED weights (reference)'
+    if args.tta_rotations > 1:
+        protocol += f'; test-time rotation averaging over {args.tta_rotations} views'
 
     every = held_subjects if held_subjects is not None else list(range(len(ds.subjects)))
     patch_s = ckpt['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']

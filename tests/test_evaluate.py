@@ -150,6 +150,7 @@ def test_tta_rotations_is_recorded_and_reaches_the_embedding(ckpt, empty_data_ro
                                '--no-probe')
     assert [(k['views'], k['rotation']) for k in seen] == [(4, ckpt_config(ckpt)['ROTATION'])]
     assert written['tta_rotations'] == 4 and spsw[1]['tta_rotations'] == 1
+    assert written['protocol'] == 'zero-shot: dataset unseen in training; test-time rotation averaging over 4 views'
     check_zero_shot(written['zero_shot'], spsw[1]['data']['n_windows'], SPSW_LABELS)
 
 
