@@ -281,6 +281,14 @@ def rotate(x, length, triads, g, mode='so3'):
     return rotate_triads(x, triads, R)
 
 
+def check_rotation_views(n, mode, context=''):
+    """Raise ValueError unless `n` rotation views of `mode` can be made: n = 1 (as recorded,
+    any mode) or n > 1 with 'so3' or 'gravity'. `context` is added to the message."""
+    if n < 1 or (n > 1 and mode not in ('so3', 'gravity')):
+        raise ValueError(f"{n} rotation views: expected 1 (off), or more views with rotation 'so3' or 'gravity', "
+                         f"got {mode!r}{f' ({context})' if context else ''}")
+
+
 def rotation_views(x, length, triads, n, mode='so3', seed=0):
     """n rotated copies of each window for test-time averaging, the same n rotations for every
     window whatever the batch, so the result does not depend on batching: view 0 as recorded;
@@ -288,8 +296,7 @@ def rotation_views(x, length, triads, n, mode='so3', seed=0):
     angles 2 pi v / n about each device's own gravity direction (a device without an
     accelerometer gets the 'so3' rotation of that view).
     x (B, T, C), length (B,), triads (B, G, 5) -> (n, B, T, C)"""
-    if mode not in ('so3', 'gravity'):
-        raise ValueError(f"rotation views need mode 'so3' or 'gravity', got {mode!r}")
+    check_rotation_views(n, mode)
     B, D = x.shape[0], triads.shape[1]
     R = random_rotation((n,), torch.Generator().manual_seed(seed), 'cpu').to(x.device, x.dtype)   # (n, 3, 3)
     R[0] = torch.eye(3, device=x.device, dtype=x.dtype)

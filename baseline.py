@@ -83,8 +83,10 @@ def main(argv=None):
         A.check_frame_rotation(args.input_frame, args.rotation)
     except ValueError as e:
         ap.error(str(e))
-    if args.tta_rotations < 1 or (args.tta_rotations > 1 and args.rotation == 'none'):
-        ap.error(f'--tta_rotations {args.tta_rotations}: expected 1 (off), or more views with --rotation so3 or gravity')
+    try:
+        A.check_rotation_views(args.tta_rotations, args.rotation, '--tta_rotations and --rotation')
+    except ValueError as e:
+        ap.error(str(e))
     try:
         seeds = [int(s) for s in args.seeds.split(',')]
     except ValueError:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentations import input_frame, rotation_views
+from augmentations import check_rotation_views, input_frame, rotation_views
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, frame_channels
 from semantic_loss import class_scores
 from train_common import load_checkpoint
@@ -149,9 +149,7 @@ def tta_rotation(checkpoint, views):
     """The rotation test-time averaging uses: the one the checkpoint was trained with. A
     checkpoint trained without rotation augmentation cannot take views > 1 (ValueError)."""
     rotation = checkpoint['config'].get('ROTATION', 'so3')
-    if views < 1 or (views > 1 and rotation not in ('so3', 'gravity')):
-        raise ValueError(f'views={views}: expected 1 (off), or more views for a checkpoint trained with rotation '
-                         f"'so3' or 'gravity' (this one: ROTATION={rotation!r})")
+    check_rotation_views(views, rotation, f'the checkpoint was trained with ROTATION={rotation!r}')
     return rotation
 
 
