@@ -6,6 +6,8 @@ samples per window: samples past it stay zero.
 
 Weak: jitter, scale, time_shift (shared by both views). Strong: time_warp, magnitude_warp.
 Length: random_crop (a random shorter part of the window, so that window length tells nothing).
+Time: time_reverse (the motion played backwards, for classes whose reverse is another class:
+stand to sit <-> sit to stand; reversal_partners finds the pairs from the label names).
 Geometric: rotation of each device's sensor triads (accelerometer, gyroscope and magnetometer
 of one device turn together), either uniform over SO(3) or about the window's own gravity
 direction (which keeps the gravity component, and with it the sitting / standing / lying cue,
@@ -307,6 +309,49 @@ def rotation_views(x, length, triads, n, mode='so3', seed=0):
         Rg = axis_rotation(axes.expand(n, B, D, 3), angle[:, None, None].expand(n, B, D))
         R = torch.where((axes.norm(dim=-1) > 0.5)[None, ..., None, None], Rg, R)
     return torch.stack([rotate_triads(x, triads, R[v]) for v in range(n)])
+
+
+GYRO_TYPE = 1                                    # channel_type id of a gyroscope (datasets.loader.SENSOR_TYPES)
+REVERSED_PHRASES = (('sitting down', 'standing up'), ('sit down', 'stand up'), ('lying down', 'getting up'),
+                    ('lie down', 'get up'))        # label pairs that are each other's motion played backwards
+
+
+def time_reverse(x, length, channel_type, flip):
+    """Play the real part of the flagged windows backwards: the motion run in reverse. Specific
+    force and magnetic field are read backwards as they are; angular velocity also changes sign.
+    (A reversed stand-to-sit is a kinematically exact sit-to-stand, with the timing of a sit.)
+    x (B, T, C), length (B,), channel_type (B, C) ids, flip (B,) bool -> (B, T, C)"""
+    B, T, C = x.shape
+    t = torch.arange(T, device=x.device)[None, :]
+    src = torch.where(flip[:, None] & (t < length[:, None]), length[:, None] - 1 - t, t)     # (B, T)
+    out = torch.gather(x, 1, src[:, :, None].expand(B, T, C))
+    negate = (flip[:, None] & (t < length[:, None]))[:, :, None] & (channel_type == GYRO_TYPE)[:, None, :]
+    return torch.where(negate, -out, out)                                                  # (B, T, C)
+
+
+def reverse_partnered(x, length, channel_type, labels, partner, g, p=0.5):
+    """Time-reverse each window whose class has a partner (partner[label] >= 0) with probability
+    p, relabelled as the partner. partner (L,) long from reversal_partners.
+    x (B, T, C), length (B,), channel_type (B, C), labels (B,) -> x (B, T, C), labels (B,)"""
+    other = partner[labels]
+    flip = (other >= 0) & (torch.rand(len(x), generator=g, device=x.device) < p)
+    return time_reverse(x, length, channel_type, flip), torch.where(flip, other, labels)
+
+
+def reversal_partners(label_names):
+    """Each label's partner under time reversal, by its name: 'a to b' <-> 'b to a', and the
+    pairs of REVERSED_PHRASES, when both are labels. Labels with none (static postures, gait:
+    walking backwards is not walking) are -1. -> list (L,) of indices"""
+    index = {n.lower().strip(): i for i, n in enumerate(label_names)}
+    partner = []
+    for n in label_names:
+        key = n.lower().strip()
+        parts = key.split(' to ')
+        other = ' to '.join(parts[::-1]) if len(parts) == 2 else None
+        for a, b in REVERSED_PHRASES:
+            other = b if key == a else a if key == b else other
+        partner.append(index.get(other, -1) if other != key else -1)
+    return partner
 
 
 def channel_shuffle(x, channel_mask, g):

@@ -76,6 +76,9 @@ def main(argv=None):
     ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='also score with test-time rotation '
                     'averaging over N views (as recorded and N-1 fixed rotations of --rotation), reported beside '
                     'the plain figures; default 1 (off)')
+    ap.add_argument('--time_reversal', type=float, default=0.0, metavar='P', help='play each training window of a '
+                    'class with a time-reversed partner (stand to sit <-> sit to stand) backwards with probability P, '
+                    'labelled as the partner (augmentations.time_reverse); default 0 (off)')
     ap.add_argument('--seeds', default='0', help='comma-separated seeds; several: report each and their mean')
     ap.add_argument('--out', help='write results JSON here')
     args = ap.parse_args(argv)
@@ -87,6 +90,8 @@ def main(argv=None):
         A.check_rotation_views(args.tta_rotations, args.rotation, '--tta_rotations and --rotation')
     except ValueError as e:
         ap.error(str(e))
+    if not 0 <= args.time_reversal <= 1:
+        ap.error(f'--time_reversal must be a probability in [0, 1], got {args.time_reversal}')
     try:
         seeds = [int(s) for s in args.seeds.split(',')]
     except ValueError:
@@ -148,6 +153,7 @@ def run_once(args, seed):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     train_idx = np.arange(len(train.windows['train']))
     g = torch.Generator().manual_seed(seed)
+    partner = torch.tensor(A.reversal_partners(train.label_names))    # (L,) -1: no time-reversed class
 
     def pad(x):                                                         # each half to n_ch channels
         return torch.cat([F.pad(h, (0, n_ch - h.shape[2])) for h in x.chunk(halves, 2)], 2)
@@ -160,6 +166,9 @@ def run_once(args, seed):
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)
         for i in range(0, len(order) - 63, 64):
             b = {k: torch.from_numpy(v) for k, v in train.read_batch('train', order[i:i + 64]).items()}
+            if args.time_reversal > 0:
+                b['x'], b['label'] = A.reverse_partnered(b['x'], b['length'], b['channel_type'], b['label'], partner, g,
+                                                         args.time_reversal)
             x = A.rotate(frame(b), b['length'], b['triads'], g, args.rotation)
             loss = F.cross_entropy(model(pad(x), b['length']) @ label_emb.T / 0.1, b['label'])
             opt.zero_grad()

@@ -62,10 +62,15 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
     bank and the memory bank, then enqueue the batch's embeddings.
     text: dict of cached tensors: label_tok (L, N, E), label_mask (L, N), label_sent (L, E),
-    label_sim (L, L), channel_table (n_texts, E); with text augmentation also variant_tok (V, N', E),
+    label_sim (L, L), channel_table (n_texts, E), reverse_partner (L,) (augmentations.reversal_partners,
+    used when C.TIME_REVERSAL_PROB > 0); with text augmentation also variant_tok (V, N', E),
     variant_mask (V, N'), variant_sent (V, E) of every class's texts, class l's at rows
     variant_first[l] .. + variant_count[l] (L,). -> loss, parts"""
-    x, length = A.random_crop(batch['x'], batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
+    x, labels = batch['x'], batch['label']
+    if C.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
+        x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, text['reverse_partner'], g,
+                                        C.TIME_REVERSAL_PROB)
+    x, length = A.random_crop(x, batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
                               C.CROP_PROB)
     x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
@@ -76,10 +81,10 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], text['channel_table'][channel_text[s]])   # (b, E)
     protos = model.label_bank(*label_texts_for_step(text, g))                       # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
-    loss, parts = semantic_infonce(imu, protos, batch['label'][s], model.scale(), text['label_sim'],
+    loss, parts = semantic_infonce(imu, protos, labels[s], model.scale(), text['label_sim'],
                                    C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
                                    C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
-    model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), batch['label'])
+    model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), labels)
     return loss, parts
 
 
@@ -119,6 +124,8 @@ def main(argv=None):
     CROP_MIN_SECONDS = 0.8                    # shortest such crop
     JITTER_SIGMA = 0.05
     SCALE_SIGMA = 0.1
+    TIME_REVERSAL_PROB = 0.0                  # a window of a class with a time-reversed partner (stand to sit <->
+                                              # sit to stand) is played backwards and relabelled with this probability
     # optimisation
     BATCH_SIZE = 32
     LEARNING_RATE = 1e-4
@@ -139,6 +146,8 @@ def main(argv=None):
     C, resume = configure(defaults, argv)
     if C.LABEL_TEXTS not in ('name', 'name+description'):
         raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
+    if not 0 <= C.TIME_REVERSAL_PROB <= 1:
+        raise SystemExit(f'error: --time_reversal_prob must be a probability in [0, 1], got {C.TIME_REVERSAL_PROB}')
     if C.LABEL_BANK not in LABEL_BANKS:
         raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {C.LABEL_BANK!r}")
     d = init_distributed()
@@ -197,7 +206,8 @@ def main(argv=None):
     label_sim = label_sent @ label_sent.T                                            # (L, L)
     channel_table = text.sentences(data.channel_texts).to(device)                   # (n_texts, E)
     cached = {'label_tok': label_tok, 'label_mask': label_mask, 'label_sent': label_sent,
-              'label_sim': label_sim, 'channel_table': channel_table}
+              'label_sim': label_sim, 'channel_table': channel_table,
+              'reverse_partner': torch.tensor(A.reversal_partners(data.label_names), device=device)}
     if C.LABEL_TEXTS == 'name+description':
         variants = label_variants(data)
         flat = [t for v in variants for t in v]

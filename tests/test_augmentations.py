@@ -457,3 +457,62 @@ def test_random_crop_probability_and_determinism():
     assert torch.equal(y, y2) and torch.equal(new, new2)
     y0, new0 = A.random_crop(x, length, gen(0), min_len=16, p=0.0)
     assert torch.equal(y0, x) and torch.equal(new0, length)
+
+
+# ------------------------------------------------------------------ time reversal
+
+def imu_of_motion(R, p, dt):
+    """Readings of a device with orientation R (N, 3, 3) (body to world) at position p (N, 3):
+    specific force R^T (p'' + g) and body angular velocity (from R^T R'), both by central
+    differences, for steps 1..N-2. -> (N-2, 6) [acc, gyro]"""
+    g = torch.tensor([0.0, 0.0, 9.81], dtype=R.dtype)
+    acc_w = (p[2:] - 2 * p[1:-1] + p[:-2]) / dt ** 2 + g
+    W = R[1:-1].transpose(1, 2) @ (R[2:] - R[:-2]) / (2 * dt)          # ~ skew(omega)
+    omega = torch.stack([W[:, 2, 1] - W[:, 1, 2], W[:, 0, 2] - W[:, 2, 0], W[:, 1, 0] - W[:, 0, 1]], 1) / 2
+    return torch.cat([torch.einsum('nji,nj->ni', R[1:-1], acc_w), omega], 1)
+
+
+def test_time_reverse_gives_the_readings_of_the_motion_played_backwards():
+    """A device that moves and turns along a path: the reversed readings of the motion are the
+    readings of the reversed motion (specific force as it is, angular velocity negated)."""
+    N, dt = 60, 0.02
+    t = torch.arange(N, dtype=torch.float64) * dt
+    p = torch.stack([0.3 * t ** 2, torch.sin(3 * t), 0.5 * torch.cos(2 * t)], 1)
+    R = A.axis_rotation(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(N, 3), 2.0 * t) @ \
+        A.axis_rotation(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).expand(N, 3), 0.7 * t ** 2)
+    fwd, back = imu_of_motion(R, p, dt), imu_of_motion(R.flip(0), p.flip(0), dt)
+    assert (fwd[:, 3:].abs() > 0.1).any()                             # it does turn
+    x = torch.zeros(2, T, 8, dtype=torch.float64)
+    x[:, :N - 2, :6] = fwd
+    x[:, :, 6:] = 5.0                                                 # padding channels
+    length = torch.tensor([N - 2, N - 2])
+    channel_type = torch.tensor([[0, 0, 0, 1, 1, 1, 3, 3]] * 2)
+    y = A.time_reverse(x, length, channel_type, torch.tensor([True, False]))
+    assert_close(y[0, :N - 2, :6], back)
+    assert torch.equal(y[0, N - 2:], x[0, N - 2:]) and torch.equal(y[:, :, 6:], x[:, :, 6:])   # padding untouched
+    assert torch.equal(y[1], x[1])                                    # not flagged: unchanged
+    assert torch.equal(A.time_reverse(y, length, channel_type, torch.tensor([True, False])), x)   # an involution
+
+
+def test_reversal_partners_pairs_transitions_by_name():
+    names = ['walking', 'Stand to sit', 'sit to stand', 'sit to lie', 'walking upstairs', 'sitting down',
+             'standing up', 'lying down']
+    partner = A.reversal_partners(names)
+    assert partner == [-1, 2, 1, -1, -1, 6, 5, -1]     # 'lie to sit', 'getting up' absent: no partner
+
+
+def test_reverse_partnered_flips_only_partnered_classes_and_relabels_them():
+    B = 4000
+    x = torch.randn(B, T, 2, generator=gen(3))
+    length = torch.full((B,), T)
+    channel_type = torch.tensor([[0, 1]] * B)
+    labels = torch.arange(B) % 3                                      # classes 0 and 1 are partners, 2 has none
+    partner = torch.tensor([1, 0, -1])
+    y, new = A.reverse_partnered(x, length, channel_type, labels, partner, gen(0), p=0.4)
+    flipped = new != labels
+    assert not flipped[labels == 2].any() and torch.equal(new[flipped], partner[labels[flipped]])
+    assert abs(flipped[labels < 2].float().mean().item() - 0.4) < 0.04
+    assert torch.equal(y[~flipped], x[~flipped])
+    assert torch.equal(y[flipped], A.time_reverse(x, length, channel_type, flipped)[flipped])
+    y2, new2 = A.reverse_partnered(x, length, channel_type, labels, partner, gen(0), p=0.4)
+    assert torch.equal(y, y2) and torch.equal(new, new2)

@@ -279,3 +279,39 @@ def test_resume_from_a_stage1_checkpoint_is_refused(stage1_run, tmp_path):
 def test_resume_from_a_missing_file_is_refused(tmp_path):
     with pytest.raises(SystemExit, match='does not exist'):
         s2.main(['--resume', str(tmp_path / 'nope' / 'latest.pt')])
+
+
+def test_time_reversal_trains_reversed_transitions_as_their_partners(stage1_run, empty_data_root, text_model_once,
+                                                                     tmp_path, monkeypatch):
+    """--time_reversal_prob=1: every window of a transition is played backwards and its loss
+    and memory-bank entry carry the reversed transition's label; other windows are untouched."""
+    import augmentations as A
+    seen, scored = [], []
+    real_rev, real_loss = A.reverse_partnered, s2.semantic_infonce
+
+    def spy_rev(x, length, channel_type, labels, partner, g, p):
+        out = real_rev(x, length, channel_type, labels, partner, g, p)
+        seen.append((labels.clone(), out[1].clone(), partner.clone()))
+        return out
+
+    def spy_loss(imu, protos, labels, *args, **kwargs):
+        scored.append(labels.clone())
+        return real_loss(imu, protos, labels, *args, **kwargs)
+
+    monkeypatch.setattr(A, 'reverse_partnered', spy_rev)
+    monkeypatch.setattr(s2, 'semantic_infonce', spy_loss)
+    run = run_stage2(stage1_run, empty_data_root, tmp_path / 's2', '--time_reversal_prob=1', '--max_steps=6')
+    with open(run / 'config.yaml') as f:
+        assert yaml.safe_load(f)['TIME_REVERSAL_PROB'] == 1.0
+    names = load(run / 'latest.pt')['data']['label_names']
+    assert seen[0][2].tolist() == A.reversal_partners(names)
+    before, after = torch.cat([s[0] for s in seen]), torch.cat([s[1] for s in seen])
+    partner = seen[0][2]
+    has = partner[before] >= 0
+    assert has.any() and torch.equal(after[has], partner[before[has]]) and torch.equal(after[~has], before[~has])
+    assert torch.equal(torch.cat(scored), after)                          # the loss sees the new labels
+
+
+def test_time_reversal_probability_out_of_range_is_refused(stage1_run, empty_data_root, tmp_path):
+    with pytest.raises(SystemExit, match='time_reversal_prob'):
+        run_stage2(stage1_run, empty_data_root, tmp_path / 's2', '--time_reversal_prob=-0.1')
