@@ -323,10 +323,10 @@ def time_reverse(x, length, channel_type, flip):
     x (B, T, C), length (B,), channel_type (B, C) ids, flip (B,) bool -> (B, T, C)"""
     B, T, C = x.shape
     t = torch.arange(T, device=x.device)[None, :]
-    src = torch.where(flip[:, None] & (t < length[:, None]), length[:, None] - 1 - t, t)     # (B, T)
-    out = torch.gather(x, 1, src[:, :, None].expand(B, T, C))
-    negate = (flip[:, None] & (t < length[:, None]))[:, :, None] & (channel_type == GYRO_TYPE)[:, None, :]
-    return torch.where(negate, -out, out)                                                  # (B, T, C)
+    moved = flip[:, None] & (t < length[:, None])                                         # (B, T)
+    out = torch.gather(x, 1, torch.where(moved, length[:, None] - 1 - t, t)[:, :, None].expand(B, T, C))
+    negate = moved[:, :, None] & (channel_type == GYRO_TYPE)[:, None, :]                 # (B, T, C)
+    return torch.where(negate, -out, out)
 
 
 def reverse_partnered(x, length, channel_type, labels, partner, g, p=0.5):

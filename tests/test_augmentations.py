@@ -494,6 +494,11 @@ def test_time_reverse_gives_the_readings_of_the_motion_played_backwards():
     assert torch.equal(A.time_reverse(y, length, channel_type, torch.tensor([True, False])), x)   # an involution
 
 
+def test_gyro_type_is_the_loaders_gyroscope_id():
+    from datasets.loader import SENSOR_TYPES
+    assert A.GYRO_TYPE == SENSOR_TYPES.index('gyro')
+
+
 def test_reversal_partners_pairs_transitions_by_name():
     names = ['walking', 'Stand to sit', 'sit to stand', 'sit to lie', 'walking upstairs', 'sitting down',
              'standing up', 'lying down']
