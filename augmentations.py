@@ -343,13 +343,12 @@ def reversal_partners(label_names):
     pairs of REVERSED_PHRASES, when both are labels. Labels with none (static postures, gait:
     walking backwards is not walking) are -1. -> list (L,) of indices"""
     index = {n.lower().strip(): i for i, n in enumerate(label_names)}
+    swap = {**dict(REVERSED_PHRASES), **{b: a for a, b in REVERSED_PHRASES}}
     partner = []
     for n in label_names:
         key = n.lower().strip()
         parts = key.split(' to ')
-        other = ' to '.join(parts[::-1]) if len(parts) == 2 else None
-        for a, b in REVERSED_PHRASES:
-            other = b if key == a else a if key == b else other
+        other = swap.get(key, ' to '.join(parts[::-1]) if len(parts) == 2 else None)
         partner.append(index.get(other, -1) if other != key else -1)
     return partner
 

@@ -4,10 +4,10 @@ sample (1 epoch), so it needs no prepared data."""
 import json
 
 import numpy as np
-import torch
 import pytest
 
 import baseline
+from checks import assert_relabelled_as_partners, spy_reverse_partnered
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -84,23 +84,10 @@ def test_tta_rotations_are_reported_beside_the_plain_figures(tmp_path, empty_dat
 def test_time_reversal_relabels_reversed_transitions(empty_data_root, text_model_once, monkeypatch):
     """--time_reversal: windows of classes with a reversed partner are played backwards and
     trained as the partner; the rest pass unchanged. Bad probabilities are refused."""
-    import augmentations as A
-    seen = []
-    real = A.reverse_partnered
-
-    def spy(x, length, channel_type, labels, partner, g, p):
-        out = real(x, length, channel_type, labels, partner, g, p)
-        seen.append((labels.clone(), out[1].clone(), partner.clone(), p))
-        return out
-
-    monkeypatch.setattr(A, 'reverse_partnered', spy)
+    seen = spy_reverse_partnered(monkeypatch)
     res = baseline.main(['--data_root', str(empty_data_root), '--epochs', '1', '--time_reversal', '1'])
     assert seen and 0 <= res['macro_f1'] <= 1
-    before = torch.cat([s[0] for s in seen])
-    after = torch.cat([s[1] for s in seen])
-    partner = seen[0][2]
-    assert seen[0][3] == 1.0 and (partner >= 0).sum() == 6                # HAPT's six transitions
-    has = partner[before] >= 0
-    assert has.any() and torch.equal(after[has], partner[before[has]]) and torch.equal(after[~has], before[~has])
+    assert seen[0][3] == 1.0 and (seen[0][2] >= 0).sum() == 6              # HAPT's six transitions
+    assert_relabelled_as_partners(seen)
     with pytest.raises(SystemExit):
         baseline.main(['--data_root', str(empty_data_root), '--time_reversal', '1.5'])

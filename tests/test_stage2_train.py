@@ -15,7 +15,7 @@ from conftest import TINY_STAGE2, one_thread
 
 import semantic_alignment_train as s2
 from model import EncoderConfig, SemanticAlignmentModel
-from checks import assert_same_tensors
+from checks import assert_relabelled_as_partners, assert_same_tensors, spy_reverse_partnered
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -286,29 +286,21 @@ def test_time_reversal_trains_reversed_transitions_as_their_partners(stage1_run,
     """--time_reversal_prob=1: every window of a transition is played backwards and its loss
     and memory-bank entry carry the reversed transition's label; other windows are untouched."""
     import augmentations as A
-    seen, scored = [], []
-    real_rev, real_loss = A.reverse_partnered, s2.semantic_infonce
-
-    def spy_rev(x, length, channel_type, labels, partner, g, p):
-        out = real_rev(x, length, channel_type, labels, partner, g, p)
-        seen.append((labels.clone(), out[1].clone(), partner.clone()))
-        return out
+    scored = []
+    real_loss = s2.semantic_infonce
 
     def spy_loss(imu, protos, labels, *args, **kwargs):
         scored.append(labels.clone())
         return real_loss(imu, protos, labels, *args, **kwargs)
 
-    monkeypatch.setattr(A, 'reverse_partnered', spy_rev)
+    seen = spy_reverse_partnered(monkeypatch)
     monkeypatch.setattr(s2, 'semantic_infonce', spy_loss)
     run = run_stage2(stage1_run, empty_data_root, tmp_path / 's2', '--time_reversal_prob=1', '--max_steps=6')
     with open(run / 'config.yaml') as f:
         assert yaml.safe_load(f)['TIME_REVERSAL_PROB'] == 1.0
     names = load(run / 'latest.pt')['data']['label_names']
-    assert seen[0][2].tolist() == A.reversal_partners(names)
-    before, after = torch.cat([s[0] for s in seen]), torch.cat([s[1] for s in seen])
-    partner = seen[0][2]
-    has = partner[before] >= 0
-    assert has.any() and torch.equal(after[has], partner[before[has]]) and torch.equal(after[~has], before[~has])
+    assert seen[0][2].tolist() == A.reversal_partners(names) and seen[0][3] == 1.0
+    after = assert_relabelled_as_partners(seen)
     assert torch.equal(torch.cat(scored), after)                          # the loss sees the new labels
 
 
