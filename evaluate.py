@@ -15,9 +15,10 @@ Protocol (honest by construction):
 - confidence intervals: bootstrap over subjects (whole subjects resampled).
 - test-time rotation averaging (--tta_rotations N, off by default): each window's embedding is
   the mean over N rotated copies of that window alone; no labels, no other windows.
-- label space: each evaluated label's nearest training labels (cosine of prototype centres), a
-  warning for near-duplicate evaluated labels, and each class's windows scored against the
-  training labels instead, to tell a bad label text from a bad embedding.
+- label space: each evaluated label's nearest training labels (cosine of prototype centres),
+  each training label's nearest evaluated label (the label texts' own mapping of one vocabulary
+  onto the other), a warning for near-duplicate evaluated labels, and each class's windows
+  scored against the training labels instead, to tell a bad label text from a bad embedding.
 Windows are cut at the checkpoint's window length and rate (non-overlapping); a shorter
 segment is time-masked. For a user's .npz, a window longer than the model's is split into
 model windows whose embeddings are averaged, so each .npz window gets one prediction.
@@ -153,16 +154,21 @@ def label_space(protos, texts, train_protos, train_texts, threshold=NEAR_DUPLICA
     """Where the evaluated labels sit among themselves and among the training labels.
     protos (L, K, E), train_protos (Lt, K, E): each label's centre is the normalised mean of
     its K prototypes. -> dict: 'similarity' (L, L) cosines between eval labels, 'nearest_training'
-    (each label's 3 closest training labels with cosines), 'near_duplicates' (pairs of eval
-    labels with cosine at least `threshold`, which zero-shot cannot tell apart reliably)."""
+    (each label's 3 closest training labels with cosines), 'training_as_evaluated' (each training
+    label's closest eval label: what an encoder that put every training window exactly on its
+    label would predict, i.e. how the label texts alone map one vocabulary onto the other) and
+    'near_duplicates' (pairs of eval labels with cosine at least `threshold`, which zero-shot
+    cannot tell apart reliably)."""
     c = F.normalize(protos.float().mean(1), dim=-1)                       # (L, E)
     ct = F.normalize(train_protos.float().mean(1), dim=-1)                # (Lt, E)
     sim, sim_t = (c @ c.T).cpu(), (c @ ct.T).cpu()                        # (L, L), (L, Lt)
     nearest = {t: [[train_texts[j], round(float(sim_t[i, j]), 3)] for j in sim_t[i].argsort(descending=True)[:3]]
                for i, t in enumerate(texts)}
+    as_eval = {t: [texts[i], round(float(sim_t[i, j]), 3)] for j, (t, i) in enumerate(zip(train_texts, sim_t.argmax(0)))}
     dup = [[texts[i], texts[j], round(float(sim[i, j]), 3)]
            for i in range(len(texts)) for j in range(i + 1, len(texts)) if sim[i, j] >= threshold]
-    return {'similarity': sim.tolist(), 'nearest_training': nearest, 'near_duplicates': dup}
+    return {'similarity': sim.tolist(), 'nearest_training': nearest, 'training_as_evaluated': as_eval,
+            'near_duplicates': dup}
 
 
 def as_training_labels(y, pred_train, texts, train_texts):
@@ -369,6 +375,8 @@ def main(argv=None):
         print('  nearest training label of each evaluated label (prototype cosine; results.json: label_space, '
               'as_training_labels):')
         print('    ' + ', '.join(f'{t} -> {n[0][0]} {n[0][1]:.2f}' for t, n in ls['nearest_training'].items()))
+        print('  nearest evaluated label of each training label (label_space.training_as_evaluated):')
+        print('    ' + ', '.join(f'{t} -> {e} {c:.2f}' for t, (e, c) in ls['training_as_evaluated'].items()))
         for a, b, c in ls['near_duplicates']:
             print(f'  warning: labels {a!r} and {b!r} have prototype cosine {c:.2f} (>= {NEAR_DUPLICATE}): '
                   f'zero-shot cannot tell them apart reliably')

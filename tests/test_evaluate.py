@@ -101,6 +101,8 @@ def test_spsw_from_the_shipped_sample(spsw, ckpt):
     ls = zs['label_space']
     assert np.allclose(np.diag(ls['similarity']), 1, atol=1e-4) and set(ls['nearest_training']) == set(SPSW_LABELS)
     assert ls['nearest_training']['walking'][0] == ['walking', pytest.approx(1.0, abs=1e-3)]   # a hapt label too
+    assert set(ls['training_as_evaluated']) == set(ckpt_labels(ckpt))
+    assert ls['training_as_evaluated']['walking'] == ['walking', pytest.approx(1.0, abs=1e-3)]
     split = zs['as_training_labels']                                   # every window once, per eval class
     assert [sum(split[t].values()) for t in SPSW_LABELS] == [zs['support'][t] for t in SPSW_LABELS]
     assert set().union(*split.values()) <= set(ckpt_labels(ckpt))
@@ -123,6 +125,9 @@ def test_label_space_by_hand():
     c_near = dict((n, v) for n, v in ls['nearest_training']['c'])    # c's centre: (e1 + e2) / sqrt 2
     assert c_near['t1'] == c_near['t2'] == pytest.approx(2 ** -0.5, abs=1e-3) and c_near['t0'] == 0
     assert np.array(ls['similarity']).shape == (3, 3)
+    # t0 is nearest a (cos 1, b is 0.995); t1 nearest c (0.707, b is 0.0995); t2 only c is near
+    assert ls['training_as_evaluated'] == {'t0': ['a', 1.0], 't1': ['c', pytest.approx(2 ** -0.5, abs=1e-3)],
+                                          't2': ['c', pytest.approx(2 ** -0.5, abs=1e-3)]}
 
 
 def test_as_training_labels_by_hand():
