@@ -164,7 +164,8 @@ def label_space(protos, texts, train_protos, train_texts, threshold=NEAR_DUPLICA
     sim, sim_t = (c @ c.T).cpu(), (c @ ct.T).cpu()                        # (L, L), (L, Lt)
     nearest = {t: [[train_texts[j], round(float(sim_t[i, j]), 3)] for j in sim_t[i].argsort(descending=True)[:3]]
                for i, t in enumerate(texts)}
-    as_eval = {t: [texts[i], round(float(sim_t[i, j]), 3)] for j, (t, i) in enumerate(zip(train_texts, sim_t.argmax(0)))}
+    best = sim_t.argmax(0)                                                # (Lt,) each training label's eval label
+    as_eval = {t: [texts[best[j]], round(float(sim_t[best[j], j]), 3)] for j, t in enumerate(train_texts)}
     dup = [[texts[i], texts[j], round(float(sim[i, j]), 3)]
            for i in range(len(texts)) for j in range(i + 1, len(texts)) if sim[i, j] >= threshold]
     return {'similarity': sim.tolist(), 'nearest_training': nearest, 'training_as_evaluated': as_eval,
