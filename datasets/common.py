@@ -1,12 +1,21 @@
-"""Helpers shared by the converters: locating raw folders and fast, strict table reading."""
+"""Helpers shared by the converters: locating raw folders and archives, fast strict table
+reading, error messages that name the line, and aligning timestamped streams.
+
+A converter imports from here and from `datasets.format`, never from another converter.
+"""
 import io
+import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from datasets.format import ConversionError
+from datasets.format import ConversionError, runs, uniform_from_timestamps
+
+
+# ---------------------------------------------------------------------------- raw folders and archives
 
 
 def find_root(raw, marker):
@@ -26,6 +35,49 @@ def find_root(raw, marker):
                           f'(is this the right folder for this dataset?)')
 
 
+@contextmanager
+def raw_folder(raw, out_root, keep=None):
+    """Yield `raw` as a folder: itself, or a temporary extraction when `raw` is a .zip file.
+
+    Zips inside the zip (UCI nests them) are unpacked in place, recursively. `keep(member_name)`
+    selects the members worth extracting (zip members included); `__MACOSX` junk is skipped.
+    The temporary folder lives under `out_root` (beside the prepared data, not in /tmp) and is
+    removed afterwards; error messages name `<zip>!/<member>` instead of it.
+    """
+    raw = Path(raw)
+    if not raw.is_file():
+        yield raw
+        return
+    if not zipfile.is_zipfile(raw):
+        raise ConversionError(f'{raw}: expected a folder or a .zip archive')
+    Path(out_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='.raw-', dir=out_root) as tmp:
+        _extract(raw, Path(tmp), keep, label=str(raw))
+        try:
+            yield Path(tmp)
+        except ConversionError as e:
+            raise ConversionError(str(e).replace(tmp, f'{raw}!')) from None
+
+
+def _extract(source, dest, keep, label):
+    """Extract zip `source` into `dest`, unpacking nested zips next to where they lie."""
+    try:
+        with zipfile.ZipFile(source) as z:
+            for info in z.infolist():
+                name = info.filename
+                if info.is_dir() or '__MACOSX' in name.split('/') or (keep and not keep(name)):
+                    continue
+                path = Path(z.extract(info, dest))
+                if name.lower().endswith('.zip'):
+                    _extract(path, path.parent, keep, label=f'{label}!/{name}')
+                    path.unlink()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ConversionError(f'{label}: cannot read the zip archive ({e})') from None
+
+
+
+# ---------------------------------------------------------------------------- tables
+
 def read_numeric(path, sep, n_cols=None, header=None, comment=None, names=None, na_values=None,
                  text=None):
     """Read a delimited numeric table with pandas' C parser; errors name the file and line.
@@ -40,52 +92,105 @@ def read_numeric(path, sep, n_cols=None, header=None, comment=None, names=None, 
     except FileNotFoundError:
         raise ConversionError(f'{path}: file not found') from None
     except (ValueError, pd.errors.ParserError) as e:
-        raise ConversionError(f'{path}: {_describe_bad_line(path, sep, n_cols, e, text)}') from None
+        where = first_bad_line(file_lines(path, text), table_check(n_cols, sep))
+        raise ConversionError(f'{path}: {where or e}') from None
     if n_cols is not None and df.shape[1] != n_cols:
         raise ConversionError(f'{path}: expected {n_cols} columns, found {df.shape[1]}')
     return df.to_numpy()
 
 
-def _describe_bad_line(path, sep, n_cols, err, text=None):
-    """Find the first line that is not `n_cols` numbers, for a precise error message."""
+def file_lines(path, text=None):
+    """The lines of a text file (or of `text`), without line endings; [] if unreadable.
+    For error paths: the whole file is read."""
     try:
-        lines = (text if text is not None else Path(path).read_text(errors='replace')).splitlines()
+        return (text if text is not None else Path(path).read_text(errors='replace')).splitlines()
     except OSError:
-        return str(err)
-    splitter = (lambda s: s.split()) if sep in (r'\s+', ' ') else (lambda s: s.split(sep))
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        fields = splitter(line.strip())
+        return []
+
+
+def first_bad_line(lines, check, first_line=1):
+    """For an error message: the first non-blank line that `check` complains about, as
+    'line N: complaint', or None. lines: the file's lines (numbered from `first_line`);
+    check(line) -> complaint str or None. Every converter names bad lines through this."""
+    for i, line in enumerate(lines, first_line):
+        line = line.rstrip('\r\n')
+        if line.strip():
+            complaint = check(line)
+            if complaint:
+                return f'line {i}: {complaint}'
+    return None
+
+
+def table_check(n_cols, sep=',', numeric=None, what='numbers'):
+    """A `first_bad_line` check for a delimited table row: `n_cols` fields (any number if None)
+    with numbers at the `numeric` positions (all if None). sep ' ' (or the regex for whitespace): any whitespace."""
+    def check(line):
+        fields = line.split() if sep in (r'\s+', ' ') else line.split(sep)
         if n_cols is not None and len(fields) != n_cols:
-            return f'line {i}: expected {n_cols} values, found {len(fields)}: {line[:80]!r}'
+            return f'expected {n_cols} values, found {len(fields)}: {line[:80]!r}'
         try:
-            [float(f) for f in fields]
+            [float(fields[j]) for j in (range(len(fields)) if numeric is None else numeric)]
         except ValueError:
-            return f'line {i}: expected numbers, found {line[:80]!r}'
-    return str(err)
+            return f'expected {what}, found {line[:80]!r}'
+        return None
+    return check
 
 
-def first_bad_csv_line(path, n_cols, numeric, what):
-    """For an error message: the first data line (after the header) of a comma-separated file
-    that is not `n_cols` fields with numbers at the `numeric` positions, as 'line N: ...'."""
+def line_of_row(path, row, header_lines=0):
+    """1-based line number of data row `row` (0-based) of a text file, skipping `header_lines`
+    and blank lines as pandas does. Used on error paths only (reads the file line by line)."""
     with open(path, errors='replace') as f:
-        next(f, None)
-        for i, line in enumerate(f, 2):
-            if not line.strip():
+        seen = -1
+        for i, line in enumerate(f, 1):
+            if i <= header_lines or not line.strip():
                 continue
-            fields = line.rstrip('\r\n').split(',')
-            if len(fields) != n_cols:
-                return f'line {i}: expected {n_cols} values, found {len(fields)}: {line[:80]!r}'
-            try:
-                [float(fields[j]) for j in numeric]
-            except ValueError:
-                return f'line {i}: expected {what}, found {line[:80]!r}'
-    return 'unreadable table'
+            seen += 1
+            if seen == row:
+                return i
+    return row + 1 + header_lines
 
 
-def open_nested_zip(outer, inner_name):
-    """Open a zip stored inside another zip (UCI's archives nest them). Returns a ZipFile."""
-    with zipfile.ZipFile(outer) as z:
-        data = z.read(inner_name)
-    return zipfile.ZipFile(io.BytesIO(data))
+# ---------------------------------------------------------------------------- timestamped streams
+
+def sort_dedupe(t, *arrays):
+    """Sort a stream by time (stable) and drop repeated stamps, keeping the first.
+
+    t: (T,) int64 or float; arrays: (T, ...) each. Returns (t, *arrays, n_dropped).
+    """
+    if len(t) < 2 or (np.diff(t) > 0).all():                     # the common case: already clean
+        return (t, *arrays, 0)
+    order = np.argsort(t, kind='stable')
+    t = t[order]
+    keep = np.r_[True, np.diff(t) > 0]
+    pick = order[keep]                                            # one gather per array
+    return (t[keep], *(a[pick] for a in arrays), int(len(t) - keep.sum()))
+
+
+def median_rate(t_s):
+    """Sampling rate (Hz) from the median step of increasing timestamps in seconds (nan if < 2)."""
+    return 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else float('nan')
+
+
+def align(ta, xa, tb, xb, rate_hz, max_gap_s=1.0):
+    """Put stream a on a uniform grid and interpolate stream b onto the same grid.
+
+    ta: (Ta,), tb: (Tb,) seconds, strictly increasing; xa: (Ta, Ca), xb: (Tb, Cb).
+    Returns (pieces, n_dropped): pieces is a list of (T_i, Ca + Cb) float32 arrays covering the
+    times where both streams are gap-free (no step > max_gap_s), n_dropped the grid samples of a
+    that had no b around them.
+    """
+    pieces, dropped = [], 0
+    if len(tb) < 2:
+        return pieces, sum(len(v) for _, v in uniform_from_timestamps(ta, xa, rate_hz, max_gap_s))
+    for lo, va in uniform_from_timestamps(ta, xa, rate_hz, max_gap_s):
+        grid = ta[lo] + np.arange(len(va)) * (1.0 / rate_hz)
+        j = np.clip(np.searchsorted(tb, grid), 1, len(tb) - 1)      # tb[j-1] < grid <= tb[j]
+        ok = (grid >= tb[0]) & (grid <= tb[-1]) & (tb[j] - tb[j - 1] <= max_gap_s)
+        vb = np.stack([np.interp(grid, tb, xb[:, c]) for c in range(xb.shape[1])], 1)
+        for start, length, good in zip(*runs(ok)):
+            if good and length >= 2:
+                sl = slice(start, start + length)
+                pieces.append(np.concatenate([va[sl], vb[sl]], 1).astype(np.float32))
+            else:
+                dropped += int(length)
+    return pieces, dropped

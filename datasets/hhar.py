@@ -23,15 +23,12 @@ accelerometer stream. Grid samples without a gyroscope neighbour are dropped (co
 without gyroscope rows (samsungold) are dropped (counted), since every segment needs 6 channels.
 
 Layout 0 is the phone (waist pouch), layout 1 the watch (worn on the arm; which arm is not stated).
-
-This module also holds the stream-alignment helpers WISDM 2019 shares (`sort_dedupe`, `align`).
 """
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root
-from datasets.format import ConversionError, PreparedWriter, acc_gyro, runs, uniform_from_timestamps
-from datasets.uci_har import raw_folder
+from datasets.common import align, file_lines, find_root, first_bad_line, median_rate, raw_folder, sort_dedupe
+from datasets.format import ConversionError, PreparedWriter, acc_gyro, runs
 
 NAME = 'hhar'
 CHUNK_ROWS = 1_000_000
@@ -59,52 +56,6 @@ SOURCE = {'title': 'Heterogeneity Activity Recognition', 'url': 'https://doi.org
           'licence': 'CC BY 4.0',
           'citation': 'Stisen, Blunck, Bhattacharya, Prentow, Kjaergaard, Dey, Sonne, Jensen, '
                       '"Smart Devices are Different...", SenSys 2015'}
-
-
-# ---------------------------------------------------------------------------- stream helpers (shared with wisdm)
-
-def sort_dedupe(t, *arrays):
-    """Sort a stream by time (stable) and drop repeated stamps, keeping the first.
-
-    t: (T,) int64 or float; arrays: (T, ...) each. Returns (t, *arrays, n_dropped).
-    """
-    if len(t) < 2 or (np.diff(t) > 0).all():                     # the common case: already clean
-        return (t, *arrays, 0)
-    order = np.argsort(t, kind='stable')
-    t = t[order]
-    keep = np.r_[True, np.diff(t) > 0]
-    pick = order[keep]                                            # one gather per array
-    return (t[keep], *(a[pick] for a in arrays), int(len(t) - keep.sum()))
-
-
-def median_rate(t_s):
-    """Sampling rate (Hz) from the median step of increasing timestamps in seconds (nan if < 2)."""
-    return 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else float('nan')
-
-
-def align(ta, xa, tb, xb, rate_hz, max_gap_s=MAX_GAP_S):
-    """Put stream a on a uniform grid and interpolate stream b onto the same grid.
-
-    ta: (Ta,), tb: (Tb,) seconds, strictly increasing; xa: (Ta, Ca), xb: (Tb, Cb).
-    Returns (pieces, n_dropped): pieces is a list of (T_i, Ca + Cb) float32 arrays covering the
-    times where both streams are gap-free (no step > max_gap_s), n_dropped the grid samples of a
-    that had no b around them.
-    """
-    pieces, dropped = [], 0
-    if len(tb) < 2:
-        return pieces, sum(len(v) for _, v in uniform_from_timestamps(ta, xa, rate_hz, max_gap_s))
-    for lo, va in uniform_from_timestamps(ta, xa, rate_hz, max_gap_s):
-        grid = ta[lo] + np.arange(len(va)) * (1.0 / rate_hz)
-        j = np.clip(np.searchsorted(tb, grid), 1, len(tb) - 1)      # tb[j-1] < grid <= tb[j]
-        ok = (grid >= tb[0]) & (grid <= tb[-1]) & (tb[j] - tb[j - 1] <= max_gap_s)
-        vb = np.stack([np.interp(grid, tb, xb[:, c]) for c in range(xb.shape[1])], 1)
-        for start, length, good in zip(*runs(ok)):
-            if good and length >= 2:
-                sl = slice(start, start + length)
-                pieces.append(np.concatenate([va[sl], vb[sl]], 1).astype(np.float32))
-            else:
-                dropped += int(length)
-    return pieces, dropped
 
 
 # ---------------------------------------------------------------------------- reading
@@ -166,23 +117,21 @@ def group(parts, pairs):
 def diagnose(path):
     """The first line of a HHAR CSV that is not a valid row, described (error path only, slow)."""
     allowed = set(CODES) | {NULL}
-    with open(path, errors='replace') as f:
-        next(f, None)
-        for i, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            p = line.rstrip('\r\n').split(',')
-            if len(p) != len(COLUMNS):
-                return f'line {i}: expected {len(COLUMNS)} comma-separated fields, found {len(p)}: {line[:100]!r}'
-            try:
-                [int(v) for v in p[:3]] + [float(v) for v in p[3:6]]
-            except ValueError:
-                return f'line {i}: expected numbers in {",".join(COLUMNS[:6])}: {line[:100]!r}'
-            if not p[6] or not p[8]:
-                return f'line {i}: empty User or Device: {line[:100]!r}'
-            if p[9] not in allowed:
-                return f'line {i}: gt "{p[9]}" is not one of {", ".join(CODES)}, {NULL}'
-    return None
+
+    def check(line):
+        p = line.split(',')
+        if len(p) != len(COLUMNS):
+            return f'expected {len(COLUMNS)} comma-separated fields, found {len(p)}: {line[:100]!r}'
+        try:
+            [int(v) for v in p[:3]] + [float(v) for v in p[3:6]]
+        except ValueError:
+            return f'expected numbers in {",".join(COLUMNS[:6])}: {line[:100]!r}'
+        if not p[6] or not p[8]:
+            return f'empty User or Device: {line[:100]!r}'
+        if p[9] not in allowed:
+            return f'gt "{p[9]}" is not one of {", ".join(CODES)}, {NULL}'
+        return None
+    return first_bad_line(file_lines(path)[1:], check, first_line=2)
 
 
 # ---------------------------------------------------------------------------- converting
@@ -204,7 +153,7 @@ def add_device(w, acc, gyro, user, device, layout, where):
         seg = slice(start, start + length)
         lo = max(np.searchsorted(tb, ta[start]) - 1, 0)
         hi = np.searchsorted(tb, ta[start + length - 1], 'right') + 1
-        pieces, dropped = align(ta[seg], xa[seg], tb[lo:hi], xb[lo:hi], rate)
+        pieces, dropped = align(ta[seg], xa[seg], tb[lo:hi], xb[lo:hi], rate, MAX_GAP_S)
         w.count('grid samples without both sensors dropped', dropped)
         for piece in pieces:
             w.add_recording(piece, int(label), subject=user, rate_hz=rate, layout=layout,

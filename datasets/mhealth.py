@@ -18,9 +18,8 @@ import re
 
 import numpy as np
 
-from datasets.common import find_root, read_numeric
+from datasets.common import find_root, line_of_row, raw_folder, read_numeric
 from datasets.format import ConversionError, PreparedWriter, triad
-from datasets.uci_har import line_of_row, raw_folder
 
 NAME = 'mhealth'
 RATE_HZ = 50.0

@@ -24,9 +24,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from datasets.common import _describe_bad_line, find_root
+from datasets.common import file_lines, find_root, first_bad_line, line_of_row, raw_folder, table_check
 from datasets.format import ConversionError, PreparedWriter, triad
-from datasets.uci_har import line_of_row, raw_folder
 
 NAME = 'pamap2'
 RATE_HZ = 100.0
@@ -80,7 +79,7 @@ def read_dat(path):
     except FileNotFoundError:
         raise ConversionError(f'{path}: file not found') from None
     except (ValueError, pd.errors.ParserError) as e:
-        raise ConversionError(f'{path}: {_describe_bad_line(path, SEP, N_COLS, e)}') from None
+        raise ConversionError(f'{path}: {first_bad_line(file_lines(path), table_check(N_COLS, SEP)) or e}') from None
     if df.shape[1] != N_COLS:
         raise ConversionError(f'{path}: expected {N_COLS} space-separated columns, found {df.shape[1]}')
     return df.to_numpy()

@@ -16,7 +16,7 @@ matched case-insensitively, 'StairClimber' and 'StairsClimber' alike.
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root, first_bad_csv_line
+from datasets.common import file_lines, find_root, first_bad_line, line_of_row, table_check
 from datasets.format import ConversionError, PreparedWriter, triad
 
 NAME = 'recgym'
@@ -57,18 +57,6 @@ def normalise_name(name):
     return 'stairclimber' if name == 'stairsclimber' else name
 
 
-def line_of_row(path, row):
-    """The 1-based file line of data row `row` (0-based), skipping blank lines as pandas does."""
-    with open(path, errors='replace') as f:
-        next(f, None)
-        n = -1
-        for i, line in enumerate(f, 2):
-            n += bool(line.strip())
-            if n == row:
-                return i
-    return row + 2
-
-
 def read_table(path):
     """RecGym.csv -> DataFrame with the current column names (C_1 optional)."""
     try:
@@ -87,8 +75,9 @@ def read_table(path):
                          keep_default_na=False, na_values=[''])
     except (ValueError, pd.errors.ParserError):
         numeric = [i for i, n in enumerate(names) if n not in TEXT_COLUMNS]
-        where = first_bad_csv_line(path, len(names), numeric, f'numbers in {", ".join(names[j] for j in numeric)}')
-        raise ConversionError(f'{path}: {where}') from None
+        check = table_check(len(names), ',', numeric, f'numbers in {", ".join(names[j] for j in numeric)}')
+        where = first_bad_line(file_lines(path)[1:], check, first_line=2)
+        raise ConversionError(f'{path}: {where or "unreadable table"}') from None
     return df
 
 
@@ -100,7 +89,7 @@ def codes(df, column, table, path, expected):
     bad = np.flatnonzero(values == -2)
     if len(bad):
         found = df[column].iloc[bad[0]]
-        raise ConversionError(f'{path}: line {line_of_row(path, bad[0])}: {column} '
+        raise ConversionError(f'{path}: line {line_of_row(path, bad[0], header_lines=1)}: {column} '
                               f'"{"" if pd.isna(found) else found}" is not one of {expected}')
     return values
 
@@ -109,7 +98,7 @@ def integers(df, column, path):
     values = df[column].to_numpy()
     bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
     if len(bad):
-        raise ConversionError(f'{path}: line {line_of_row(path, bad[0])}: {column} should be an '
+        raise ConversionError(f'{path}: line {line_of_row(path, bad[0], header_lines=1)}: {column} should be an '
                               f'integer, found {values[bad[0]]}')
     return values.astype(np.int64)
 

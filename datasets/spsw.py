@@ -23,7 +23,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root, first_bad_csv_line
+from datasets.common import file_lines, find_root, first_bad_line, table_check
 from datasets.format import (ConversionError, PreparedWriter, acc_gyro, interpolate_nans,
                              uniform_from_timestamps)
 
@@ -61,8 +61,9 @@ def read_file(path):
                          engine='c', keep_default_na=False,
                          na_values=dict.fromkeys(COLUMNS[:6], ['', 'NaN', 'nan']))
     except (ValueError, pd.errors.ParserError):
-        where = first_bad_csv_line(path, len(COLUMNS), range(len(COLUMNS) - 1), '7 numbers and a label')
-        raise ConversionError(f'{path}: {where}') from None
+        check = table_check(len(COLUMNS), ',', range(len(COLUMNS) - 1), '7 numbers and a label')
+        where = first_bad_line(file_lines(path)[1:], check, first_line=2)
+        raise ConversionError(f'{path}: {where or "unreadable table"}') from None
     bad = np.flatnonzero(~np.isfinite(df['timestamp'].to_numpy()))
     if len(bad):
         raise ConversionError(f'{path}: line {bad[0] + 2}: missing timestamp')

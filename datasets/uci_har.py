@@ -14,19 +14,12 @@ minus a low-pass gravity estimate, so it adds nothing (only its row count is che
 Train and test are both converted (their subjects are disjoint). Windows overlap by 50 %; each
 window becomes its own recording (one segment), so no sample is de-duplicated and no window
 crosses another.
-
-This module also holds the raw-file helpers the other converters share (`raw_folder`,
-`line_of_row`).
 """
 import re
-import tempfile
-import zipfile
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
-from datasets.common import find_root, read_numeric
+from datasets.common import find_root, line_of_row, raw_folder, read_numeric
 from datasets.format import G, ConversionError, PreparedWriter, acc_gyro
 
 NAME = 'uci_har'
@@ -52,61 +45,7 @@ SOURCE = {'title': 'Human Activity Recognition Using Smartphones',
                       'Reyes-Ortiz, Anguita, Ghio, Oneto, Parra (2013), UCI'}
 
 
-# ---------------------------------------------------------------------------- shared raw helpers
-
-@contextmanager
-def raw_folder(raw, out_root, keep=None):
-    """Yield `raw` as a folder: itself, or a temporary extraction when `raw` is a .zip file.
-
-    Zips inside the zip (UCI nests them) are unpacked in place, recursively. `keep(member_name)`
-    selects the members worth extracting (zip members included); `__MACOSX` junk is skipped.
-    The temporary folder lives under `out_root` (beside the prepared data, not in /tmp) and is
-    removed afterwards; error messages name `<zip>!/<member>` instead of it.
-    """
-    raw = Path(raw)
-    if not raw.is_file():
-        yield raw
-        return
-    if not zipfile.is_zipfile(raw):
-        raise ConversionError(f'{raw}: expected a folder or a .zip archive')
-    Path(out_root).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix='.raw-', dir=out_root) as tmp:
-        _extract(raw, Path(tmp), keep, label=str(raw))
-        try:
-            yield Path(tmp)
-        except ConversionError as e:
-            raise ConversionError(str(e).replace(tmp, f'{raw}!')) from None
-
-
-def _extract(source, dest, keep, label):
-    """Extract zip `source` into `dest`, unpacking nested zips next to where they lie."""
-    try:
-        with zipfile.ZipFile(source) as z:
-            for info in z.infolist():
-                name = info.filename
-                if info.is_dir() or '__MACOSX' in name.split('/') or (keep and not keep(name)):
-                    continue
-                path = Path(z.extract(info, dest))
-                if name.lower().endswith('.zip'):
-                    _extract(path, path.parent, keep, label=f'{label}!/{name}')
-                    path.unlink()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ConversionError(f'{label}: cannot read the zip archive ({e})') from None
-
-
-def line_of_row(path, row, header_lines=0):
-    """1-based line number of data row `row` (0-based) of a text file, skipping blank lines as
-    pandas does. Used on error paths only (reads the file line by line)."""
-    with open(path, errors='replace') as f:
-        seen = -1
-        for i, line in enumerate(f, 1):
-            if i <= header_lines or not line.strip():
-                continue
-            seen += 1
-            if seen == row:
-                return i
-    return row + 1 + header_lines
-
+# ---------------------------------------------------------------------------- reading
 
 def count_rows(path):
     """Number of non-blank lines of a text file."""
@@ -124,8 +63,6 @@ def read_codes(path, valid, what='code'):
                               f'exist (expected {min(valid)}..{max(valid)})')
     return values.astype(np.int64)
 
-
-# ---------------------------------------------------------------------------- UCI HAR
 
 def read_split(root, split):
     """One split -> windows (N, 128, 6) float32 in m/s^2 and rad/s, labels (N,) 0-based, subjects (N,)."""

@@ -37,10 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets.common import find_root
+from datasets.common import align, find_root, first_bad_line, median_rate, raw_folder, sort_dedupe
 from datasets.format import ConversionError, PreparedWriter, acc_gyro, triad, uniform_from_timestamps
-from datasets.hhar import align, median_rate, sort_dedupe
-from datasets.uci_har import raw_folder
 
 NAME = 'wisdm'
 RATE_HZ = 20.0
@@ -166,24 +164,25 @@ def read_2019(path, subject):
 
 def diagnose_2019(text, subject):
     """The first invalid record of a 2019 file's text, described with its line (error path only)."""
-    for i, line in enumerate(text.split('\n'), 1):
+    def check(line):
         for rec in line.split(';'):
             if not rec.strip():
                 continue
             fields = rec.split(',')
             if len(fields) != len(COLS_2019):
-                return (f'line {i}: expected {len(COLS_2019)} comma-separated fields '
+                return (f'expected {len(COLS_2019)} comma-separated fields '
                         f'(subject,code,timestamp,x,y,z;), found {len(fields)}: {line[:100]!r}')
             try:
                 int(fields[0]), int(fields[2]), [float(v) for v in fields[3:]]
             except ValueError:
-                return f'line {i}: expected numbers in subject, timestamp, x, y, z: {line[:100]!r}'
+                return f'expected numbers in subject, timestamp, x, y, z: {line[:100]!r}'
             if fields[1].strip() not in CODES:
-                return (f'line {i}: activity code "{fields[1].strip()}" does not exist '
+                return (f'activity code "{fields[1].strip()}" does not exist '
                         f'(expected one of {", ".join(CODES)})')
             if int(fields[0]) != subject:
-                return f'line {i}: subject {int(fields[0])}, but the file name says {subject}'
-    return None
+                return f'subject {int(fields[0])}, but the file name says {subject}'
+        return None
+    return first_bad_line(text.split('\n'), check)
 
 
 def data_files(folder, sensor, device):
@@ -280,7 +279,7 @@ def read_v11(path, w):
 
 def diagnose_v11(text):
     """The first v1.1 record with a non-numeric field or an unknown activity, described (error path only)."""
-    for i, line in enumerate(text.split('\n'), 1):
+    def check(line):
         for rec in line.split(';'):
             fields = [f.strip() for f in rec.split(',')]
             if not rec.strip() or len(fields) > len(COLS_V11):
@@ -288,10 +287,11 @@ def diagnose_v11(text):
             try:
                 [float(fields[k]) for k in (0, 2, 3, 4, 5) if k < len(fields) and fields[k]]
             except ValueError:
-                return f'line {i}: expected numbers in user, timestamp, x, y, z: {rec[:100]!r}'
+                return f'expected numbers in user, timestamp, x, y, z: {rec[:100]!r}'
             if len(fields) > 1 and fields[1] and fields[1] not in ACTIVITIES_V11:
-                return f'line {i}: activity "{fields[1]}" is not one of {", ".join(ACTIVITIES_V11)}'
-    return 'no valid `user,activity,timestamp,x,y,z;` record'
+                return f'activity "{fields[1]}" is not one of {", ".join(ACTIVITIES_V11)}'
+        return None
+    return first_bad_line(text.split('\n'), check) or 'no valid `user,activity,timestamp,x,y,z;` record'
 
 
 def convert_v11(path, out_root, rate_hz, wanted):
