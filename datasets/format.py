@@ -4,6 +4,7 @@
         meta.json      rate, channel layouts, label vocabulary, subjects, repairs, source
         signals.bin    float32, shape (n_samples, n_channels), row-major; memory-mapped when read
         segments.npy   int64 (n_segments, 5): start, length, label, subject, layout
+                       (columns named by SEGMENT_COLUMNS)
 
 A *segment* is a run of samples with one label (-1 = unlabelled, null or transient) from one
 recording of one subject. Continuous sessions become several segments; pre-windowed datasets
@@ -12,8 +13,10 @@ window cut from a segment never spans two sessions.
 
 Every dataset is stored at one rate (`rate_hz`, 50 Hz unless `--rate` says otherwise) and in
 standard units: accelerometer m/s^2, gyroscope rad/s, magnetometer as the source gives it
-(unit recorded). A dataset may hold several channel *layouts* with the same channel count
-(e.g. HHAR's phone and watch streams); each segment names its layout.
+(unit recorded). A dataset may hold several channel *layouts* (e.g. HHAR's phone and watch
+streams, UMAFall's accelerometer-only phone beside its 9-channel tags); each segment names its
+layout. `n_channels` is the widest layout's count: a narrower layout fills the first channels of
+a row and the rest stay zero (never read: the loader masks them).
 
 Writing goes to a temporary folder that replaces the old one only when complete, so a failed
 conversion leaves any earlier prepared copy untouched. The output is a pure function of the
@@ -37,6 +40,7 @@ DEFAULT_RATE_HZ = 50.0
 G = 9.80665  # standard gravity, m/s^2
 SENSORS = ('acc', 'gyro', 'mag')
 STANDARD_UNITS = {'acc': 'm/s^2', 'gyro': 'rad/s'}
+SEGMENT_COLUMNS = ('start', 'length', 'label', 'subject', 'layout')   # segments.npy, in this order
 
 
 class ConversionError(Exception):
@@ -191,10 +195,9 @@ class PreparedWriter:
         if len(set(names)) != len(names):
             raise ValueError(f'{name}: duplicate label names {names}')
         self.layouts = [list(l) for l in layouts]
-        n_ch = {len(l) for l in self.layouts}
-        if len(n_ch) != 1:
-            raise ValueError(f'{name}: every layout must have the same channel count, got {n_ch}')
-        self.n_channels = n_ch.pop()
+        if not self.layouts or not all(self.layouts):
+            raise ValueError(f'{name}: every layout needs at least one channel')
+        self.n_channels = max(len(l) for l in self.layouts)    # narrower layouts are zero-filled to it
         self.source = source or {}
         self.subjects, self.segments, self.repairs = {}, [], {}
         self.n_samples = 0
@@ -215,10 +218,14 @@ class PreparedWriter:
             self.repairs[what] = self.repairs.get(what, 0) + int(n)
 
     def add_recording(self, signal, labels, subject, rate_hz, layout=0, where=''):
-        """signal: (T, C) in standard units at `rate_hz`; labels: (T,) ints (-1 unlabelled) or one int."""
+        """signal: (T, C) in standard units at `rate_hz`, C the layout's channel count;
+        labels: (T,) ints (-1 unlabelled) or one int."""
         signal = np.asarray(signal, dtype=np.float32)
-        if signal.ndim != 2 or signal.shape[1] != self.n_channels:
-            raise ConversionError(f'{where or self.name}: expected {self.n_channels} channels, '
+        if not 0 <= layout < len(self.layouts):
+            raise ConversionError(f'{where}: layout {layout} does not exist')
+        width = len(self.layouts[layout])
+        if signal.ndim != 2 or signal.shape[1] != width:
+            raise ConversionError(f'{where or self.name}: expected {width} channels, '
                                   f'got array of shape {signal.shape}')
         labels = np.full(len(signal), labels, np.int64) if np.ndim(labels) == 0 else np.asarray(labels, np.int64)
         if len(labels) != len(signal):
@@ -226,8 +233,6 @@ class PreparedWriter:
         bad = labels[(labels < -1) | (labels >= len(self.labels))]
         if len(bad):
             raise ConversionError(f'{where}: label index {bad[0]} outside 0..{len(self.labels) - 1}')
-        if not 0 <= layout < len(self.layouts):
-            raise ConversionError(f'{where}: layout {layout} does not exist')
         if np.isnan(signal).any():
             signal, n = interpolate_nans(signal)
             self.count('NaN values interpolated', n)
@@ -235,6 +240,8 @@ class PreparedWriter:
         labels = resample_labels(labels, rate_hz, self.rate_hz, n_out=len(signal))
         if len(signal) == 0:
             return
+        if width < self.n_channels:
+            signal = np.pad(signal, ((0, 0), (0, self.n_channels - width)))
         subj = self.subjects.setdefault(str(subject), len(self.subjects))
         starts, lengths, values = runs(labels)
         seg = np.stack([starts + self.n_samples, lengths, values,

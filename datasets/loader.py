@@ -210,7 +210,7 @@ class HARData:
         channel_text (B, C), triads (B, G, 5), label, subject, dataset (B,)."""
         rows = self.windows[split][np.asarray(idx)]
         B = len(rows)
-        c_max = max(self.datasets[d].meta['n_channels'] for d in np.unique(rows[:, 0]))
+        c_max = max(len(self.layout_info[d][l]['types']) for d, l in zip(rows[:, 0], rows[:, 5]))
         g_max = max(len(self.layout_info[d][l]['triads']) for d, l in zip(rows[:, 0], rows[:, 5]))
         out = {'x': np.zeros((B, self.window, c_max), np.float32),
                'length': np.zeros(B, np.int64),
@@ -228,16 +228,15 @@ class HARData:
                 x = resample_windows(x, ds.rate_hz, self.rate_hz, self.window)
                 lengths = np.minimum(np.round(lengths * self.rate_hz / ds.rate_hz).astype(np.int64), self.window)
             x = x * (np.arange(self.window)[None, :, None] < lengths[:, None, None])   # zero past length
-            C = x.shape[2]
             for layout in np.unique(rows[sel, 5]):
                 info, k = self.layout_info[d][layout], rows[sel, 5] == layout
-                b = sel[k]
-                out['x'][b, :, :C] = x[k] * info['scale']
+                b, C = sel[k], len(info['types'])              # a narrower layout uses the first C channels
+                out['x'][b, :, :C] = x[k][:, :, :C] * info['scale']
                 out['triads'][b, :len(info['triads'])] = info['triads']
                 out['channel_type'][b, :C] = info['types']
                 out['channel_text'][b, :C] = info['texts']
+                out['channel_mask'][b, :C] = True
             out['length'][sel] = lengths
-            out['channel_mask'][sel, :C] = True
         return out
 
     def loader(self, split, epoch, batch_size, start_step=0, num_workers=0, pin_memory=False, steps=None):

@@ -17,7 +17,8 @@ from datasets.format import DEFAULT_RATE_HZ, ConversionError
 
 DATASETS = ['uci_har', 'hhar', 'mhealth', 'pamap2', 'wisdm', 'unimib_shar', 'dsads', 'hapt',
             'ku_har', 'recgym']
-EXTRA = ['spsw']           # converters for evaluation-only datasets (not in the ten)
+EXTRA = ['hugadb', 'utd_mhad', 'sisfall', 'umafall',   # more training datasets (not in the ten)
+         'spsw']                                         # the unseen evaluation set
 DEFAULT_OUT = 'data/prepared'
 
 

@@ -163,6 +163,29 @@ def test_read_batch_mixes_channel_counts(tmp_path):
     assert sorted(out['length'].tolist()) == [90, 130, 200, 200]
 
 
+def test_layouts_of_different_widths_in_one_dataset(tmp_path):
+    """A 3-channel phone layout beside a 9-channel tag layout: the writer zero-fills the phone's
+    rows to 9 channels, and the loader gives its windows 3 real channels, masked past them."""
+    phone = triad('acc', 'm/s^2', 'trouser pocket', 'smartphone', True)
+    tag = (triad('acc', 'm/s^2', 'wrist', 'tag', True) + triad('gyro', 'rad/s', 'wrist', 'tag')
+           + triad('mag', 'uT', 'wrist', 'tag'))
+    with PreparedWriter(tmp_path, 'mixed', LABELS, [phone, tag], rate_hz=50.0) as w:
+        w.add_recording(np.full((200, 3), G, np.float32), 0, 's0', 50.0, layout=0)
+        w.add_recording(np.ones((200, 9), np.float32), 1, 's0', 50.0, layout=1)
+        with pytest.raises(Exception, match='expected 3 channels'):
+            w.add_recording(np.ones((200, 9), np.float32), 0, 's0', 50.0, layout=0)
+    ds = PreparedDataset(tmp_path / 'mixed')
+    assert ds.meta['n_channels'] == 9 and [len(l) for l in ds.layouts] == [3, 9]
+    assert np.all(np.asarray(ds.signals)[:200, 3:] == 0)                    # the phone's unused channels
+    data = HARData([ds], 4.0, 50.0, 4.0, 1.0, subjects_override={'mixed': {'train': [0], 'val': [], 'test': []}})
+    b = data.read_batch('train', np.arange(len(data.windows['train'])))
+    phone_rows = b['channel_type'][:, 3] == PAD_TYPE
+    assert phone_rows.sum() == 1 and b['channel_mask'][phone_rows].sum() == 3
+    assert b['channel_mask'][~phone_rows].sum() == 9
+    np.testing.assert_allclose(b['x'][phone_rows][0, :, :3], 1.0)        # m/s^2 -> g
+    assert np.all(b['x'][phone_rows][0, :, 3:] == 0)
+
+
 def test_loader_follows_the_plan_from_start_step(sample):
     data = HARData(sample, 4.0, 50.0, 2.0, 1.0, seed=3)
     plan = data.epoch_plan('train', 1, 4, steps=6)
