@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from datasets.format import ACC_TYPE, GYRO_TYPE, PAD_TYPE, SENSOR_TYPES, Triad
+
 
 def _time_valid(x, length):
     """(B, T, 1) float mask of real samples."""
@@ -123,8 +125,9 @@ def _gather_triads(x, triads):
     -> (B, T, G, 3) (zeros for padding triads), ok (B, G), flat channel index (B, G*3)
     where padding triads point at an extra scratch channel C."""
     B, T, C = x.shape
-    ok = triads[..., 0] >= 0
-    idx = torch.where(ok[..., None], triads[..., :3], torch.full_like(triads[..., :3], C)).reshape(B, -1)
+    ok = triads[..., Triad.X] >= 0
+    axes = triads[..., Triad.AXES]
+    idx = torch.where(ok[..., None], axes, torch.full_like(axes, C)).reshape(B, -1)
     x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
     tri = torch.gather(x_ext, 2, idx[:, None, :].expand(B, T, idx.shape[1]))
     return tri.view(B, T, -1, 3), ok, idx
@@ -135,8 +138,8 @@ def mean_acceleration(x, length, triads):
     -> (B, D, 3) with D = max devices; zero where a device has no accelerometer."""
     tri, ok, _ = _gather_triads(x, triads)                               # (B, T, G, 3)
     mean = (tri * _time_valid(x, length)[..., None]).sum(1) / length.clamp(min=1)[:, None, None]  # (B, G, 3)
-    is_acc = ok & (triads[..., 4] == 0)
-    dev = triads[..., 3].clamp(min=0)
+    is_acc = ok & (triads[..., Triad.SENSOR] == ACC_TYPE)
+    dev = triads[..., Triad.DEVICE].clamp(min=0)
     D = int(triads.shape[1])
     out = torch.zeros((x.shape[0], D, 3), device=x.device, dtype=x.dtype)
     return out.scatter_add_(1, dev[..., None].expand(-1, -1, 3), mean * is_acc[..., None])
@@ -203,8 +206,8 @@ def invariant_frame(x, length, triads, rate_hz, smooth_s=0.5, min_g=0.5):
     B, T, C = x.shape
     tri, ok, idx = _gather_triads(x, triads)                              # (B, T, G, 3)
     valid = _time_valid(x, length)[..., 0]                                # (B, T)
-    is_acc = ok & (triads[..., 4] == 0)
-    dev = triads[..., 3].clamp(min=0)                                     # (B, G)
+    is_acc = ok & (triads[..., Triad.SENSOR] == ACC_TYPE)
+    dev = triads[..., Triad.DEVICE].clamp(min=0)                          # (B, G)
     D = int(triads.shape[1])
     acc = torch.zeros((B, T, D, 3), device=x.device, dtype=x.dtype)
     acc = acc.scatter_add(2, dev[:, None, :, None].expand(B, T, -1, 3), tri * is_acc[:, None, :, None])
@@ -215,8 +218,8 @@ def invariant_frame(x, length, triads, rate_hz, smooth_s=0.5, min_g=0.5):
     horiz = (tri - vert[..., None] * u).norm(dim=-1)
     tilt = torch.arccos((u * u[:, :1]).sum(-1).clamp(-1.0, 1.0))
     heading = torch.cumsum(vert * valid[..., None], 1) / rate_hz
-    sensor = triads[..., 4][:, None, :]                                   # (B, 1, G)
-    third = torch.where(sensor == 0, tilt, torch.where(sensor == 1, heading, torch.zeros_like(tilt)))
+    sensor = triads[..., Triad.SENSOR][:, None, :]                        # (B, 1, G)
+    third = torch.where(sensor == ACC_TYPE, tilt, torch.where(sensor == GYRO_TYPE, heading, torch.zeros_like(tilt)))
     inv = torch.stack([vert, horiz, third], -1) * valid[..., None, None]  # (B, T, G, 3)
     has_g = torch.gather(mean_acceleration(x, length, triads).norm(dim=-1) >= min_g, 1, dev)   # (B, G)
     out = torch.where(has_g[:, None, :, None], inv, tri).reshape(B, T, -1)
@@ -241,7 +244,7 @@ def input_frame(x, length, triads, frame='device', rate_hz=50.0):
     'invariant' (invariant_frame, which needs the sampling rate) or 'hybrid': the recorded
     channels followed by their invariant_frame copies, so (B, T, C) -> (B, T, 2C). The triads
     still index the first C channels, so a rotation applied afterwards turns only the device
-    half, which is what the SO(3) augmentation of the hybrid frame wants; model.frame_channels
+    half, which is what the SO(3) augmentation of the hybrid frame wants; frame_channels
     gives the matching channel metadata."""
     if frame not in INPUT_FRAMES:
         raise ValueError(f"input frame must be one of {INPUT_FRAMES}, got {frame!r}")
@@ -252,12 +255,34 @@ def input_frame(x, length, triads, frame='device', rate_hz=50.0):
     return invariant_frame(x, length, triads, rate_hz) if frame == 'invariant' else x
 
 
+N_CHANNEL_TYPES = PAD_TYPE + 1            # channel-type embeddings: the sensor types and padding
+HYBRID_TYPE_OFFSET = N_CHANNEL_TYPES      # hybrid frame: the invariant copy of type t has type t + 4
+
+
+def n_channel_types(frame):
+    """Rows of the encoder's channel-type embedding for an input frame: the hybrid frame adds one
+    per sensor type (its invariant copies)."""
+    return N_CHANNEL_TYPES + (len(SENSOR_TYPES) if frame == 'hybrid' else 0)
+
+
+def frame_channels(frame, channel_mask, channel_type, channel_text=None):
+    """Channel metadata for input_frame's output. The hybrid frame appends an invariant copy of
+    every channel: the same mask and channel text, and a type of its own (sensor type +
+    HYBRID_TYPE_OFFSET; padding stays PAD_TYPE). Other frames: unchanged.
+    (B, C) each -> (B, C') each; channel_text may be None."""
+    if frame != 'hybrid':
+        return channel_mask, channel_type, channel_text
+    inv_type = torch.where(channel_type == PAD_TYPE, channel_type, channel_type + HYBRID_TYPE_OFFSET)
+    text = None if channel_text is None else torch.cat([channel_text, channel_text], 1)
+    return torch.cat([channel_mask, channel_mask], 1), torch.cat([channel_type, inv_type], 1), text
+
+
 def rotate_triads(x, triads, R):
     """Apply rotation R[b, device] to every triad of that device.
     x (B, T, C), triads (B, G, 5), R (B, D, 3, 3) -> (B, T, C)"""
     B, T, C = x.shape
     tri, ok, idx = _gather_triads(x, triads)
-    Rg = torch.gather(R, 1, triads[..., 3].clamp(min=0)[..., None, None].expand(-1, -1, 3, 3))  # (B, G, 3, 3)
+    Rg = torch.gather(R, 1, triads[..., Triad.DEVICE].clamp(min=0)[..., None, None].expand(-1, -1, 3, 3))  # (B, G, 3, 3)
     rot = torch.einsum('bgij,btgj->btgi', Rg, tri).reshape(B, T, -1)    # (B, T, G*3)
     x_ext = torch.cat([x, x.new_zeros(B, T, 1)], 2)
     return x_ext.scatter(2, idx[:, None, :].expand(B, T, idx.shape[1]), rot)[..., :C]
@@ -311,7 +336,6 @@ def rotation_views(x, length, triads, n, mode='so3', seed=0):
     return torch.stack([rotate_triads(x, triads, R[v]) for v in range(n)])
 
 
-GYRO_TYPE = 1                                    # channel_type id of a gyroscope (datasets.loader.SENSOR_TYPES)
 REVERSED_PHRASES = (('sitting down', 'standing up'), ('sit down', 'stand up'), ('lying down', 'getting up'),
                     ('lie down', 'get up'))        # label pairs that are each other's motion played backwards
 

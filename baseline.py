@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import augmentations as A
-from datasets.loader import HARData, open_datasets
+from datasets.loader import HARData, Win, open_datasets
 from metrics import classification_metrics
 from text_encoder import TextEmbedder
 
@@ -142,7 +142,7 @@ def run_once(args, seed):
                  min_window_s=args.window / 2 if args.min_window_s is None else args.min_window_s, labelled_only=True,
                  subjects_override={name: {'train': [], 'val': [], 'test': test}})
     if args.eval_layout is not None:
-        ev.windows['test'] = ev.windows['test'][ev.windows['test'][:, 5] == args.eval_layout]
+        ev.windows['test'] = ev.windows['test'][ev.windows['test'][:, Win.LAYOUT] == args.eval_layout]
     text = TextEmbedder()
     label_emb = text.sentences(train.label_names)                       # (L, E) frozen
     eval_emb = text.sentences(ev.label_names)

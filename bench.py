@@ -59,8 +59,8 @@ import pretrain
 import semantic_alignment_train
 from datasets.format import PreparedDataset, PreparedWriter, triad
 from datasets.loader import HARData
-from losses import structured_mask, token_validity
-from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid
+from losses import structured_mask
+from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid, token_validity
 from train_common import make_optimizer, optimizer_step, setup_device, step_generator
 
 # ------------------------------------------------------------------------ settings

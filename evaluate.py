@@ -34,11 +34,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from datasets.format import PreparedDataset, label_text
-from datasets.loader import SAMPLE_ROOT, HARData
+from datasets.format import PreparedDataset, Seg, label_text
+from datasets.loader import SAMPLE_ROOT, HARData, Win
 from metrics import bootstrap_by_subject, classification_metrics
-from model_loading import (STAGE1, average_per_segment, build_model, channel_table_for, embed_split, load_label_bank,
-                           predict, tta_rotation)
+from model_loading import (STAGE1, STAGE2, average_per_segment, build_model, channel_table_for, embed_split,
+                           load_label_bank, predict, text_model_of, tta_rotation)
 from train_common import find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
@@ -245,7 +245,7 @@ def main(argv=None):
     if ck_path is None:
         raise SystemExit('error: no checkpoint given and none found under training_output/semantic_alignment; '
                          'train one (README) or pass a path')
-    ckpt = load_checkpoint(ck_path, ['imu_pretraining', 'semantic_alignment'])
+    ckpt = load_checkpoint(ck_path, [STAGE1, STAGE2])
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     model = build_model(ckpt)
@@ -258,7 +258,7 @@ def main(argv=None):
     except ValueError as e:
         raise SystemExit(f'error: --tta_rotations {args.tta_rotations} with {ck_path}: {e}') from None
     ds, is_npz = open_eval_dataset(args.data, args.data_root)
-    if np.all(ds.segments[:, 2] < 0):
+    if np.all(ds.segments[:, Seg.LABEL] < 0):
         raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
 
     # ---- leakage check: was this dataset used in training?
@@ -288,7 +288,7 @@ def main(argv=None):
     if args.layout is not None:
         if not 0 <= args.layout < len(ds.layouts):
             raise SystemExit(f'error: --layout {args.layout}: {ds.name} has layouts 0..{len(ds.layouts) - 1}')
-        data.windows['test'] = data.windows['test'][data.windows['test'][:, 5] == args.layout]
+        data.windows['test'] = data.windows['test'][data.windows['test'][:, Win.LAYOUT] == args.layout]
         ch = ds.layouts[args.layout][0]
         print(f'layout {args.layout} only: {ch.device} on the {ch.placement}')
     n_win = len(data.windows['test'])
@@ -298,7 +298,7 @@ def main(argv=None):
     print(f'data: {ds.name} ({ds.path}), {n_win} windows, {len(every)} subjects; protocol: {protocol}')
 
     # ---- embeddings (one per model window; .npz windows: averaged per source window)
-    text_model = C.get('TEXT_MODEL', 'all-MiniLM-L6-v2')
+    text_model = text_model_of(ckpt)
     table = channel_table_for(data.channel_texts, text_model, device)
     if args.tta_rotations > 1:
         print(f'test-time rotation averaging: {args.tta_rotations} views per window ({rotation})')

@@ -1,7 +1,8 @@
 """Stage 1 losses: structured masking, normalised masked MSE, patch-level InfoNCE, their sum.
 
 Tokens are indexed (B, C, P): sample, channel, patch. `valid` (B, C, P) marks real tokens
-(real channel and patch inside the window's length); padding is never masked and never scored.
+(model.token_validity: a real channel and a patch inside the window's length); padding is never
+masked and never scored.
 Mask convention as in MAE: True = masked (to reconstruct), False = visible.
 """
 import torch
@@ -9,11 +10,6 @@ import torch
 from distributed import LOCAL
 
 RANDOM, SPAN, CHANNEL = 0, 1, 2      # masking strategies
-
-
-def token_validity(channel_mask, valid_p):
-    """(B, C), (B, P) -> (B, C, P) bool"""
-    return channel_mask[:, :, None] & valid_p[:, None, :]
 
 
 def random_mask(valid, ratio, g):

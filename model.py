@@ -17,11 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from datasets.loader import PAD_TYPE, SENSOR_TYPES
-
-N_CHANNEL_TYPES = len(SENSOR_TYPES) + 1   # acc, gyro, mag, padding (PAD_TYPE)
-HYBRID_TYPE_OFFSET = N_CHANNEL_TYPES      # hybrid frame: invariant copy of type t has type t + 4
-
+from augmentations import n_channel_types
 
 @dataclass
 class EncoderConfig:
@@ -38,23 +34,6 @@ class EncoderConfig:
     sampling_rate_hz: float = 50.0  # the windows' rate (the invariant frame smooths and integrates over time)
 
 
-def n_channel_types(input_frame):
-    """Rows of the channel-type embedding: the hybrid frame adds one per sensor type."""
-    return N_CHANNEL_TYPES + (len(SENSOR_TYPES) if input_frame == 'hybrid' else 0)
-
-
-def frame_channels(input_frame, channel_mask, channel_type, channel_text=None):
-    """Channel metadata for augmentations.input_frame's output. The hybrid frame appends an
-    invariant copy of every channel: the same mask and channel text, and a type of its own
-    (sensor type + HYBRID_TYPE_OFFSET; padding stays PAD_TYPE). Other frames: unchanged.
-    (B, C) each -> (B, C') each; channel_text may be None."""
-    if input_frame != 'hybrid':
-        return channel_mask, channel_type, channel_text
-    inv_type = torch.where(channel_type == PAD_TYPE, channel_type, channel_type + HYBRID_TYPE_OFFSET)
-    text = None if channel_text is None else torch.cat([channel_text, channel_text], 1)
-    return torch.cat([channel_mask, channel_mask], 1), torch.cat([channel_type, inv_type], 1), text
-
-
 def patchify(x, patch_size):
     """(B, T, C) -> (B, C, P, S), dropping a trailing partial patch."""
     B, T, C = x.shape
@@ -66,6 +45,11 @@ def patch_valid(length, n_patches, patch_size):
     """Patches fully inside the real part of each window. length (B,) -> (B, P) bool"""
     ends = (torch.arange(n_patches, device=length.device) + 1) * patch_size
     return ends[None, :] <= length[:, None]
+
+
+def token_validity(channel_mask, valid_p):
+    """Real tokens: a real channel and a patch inside the window. (B, C), (B, P) -> (B, C, P) bool"""
+    return channel_mask[:, :, None] & valid_p[:, None, :]
 
 
 class Block(nn.Module):
@@ -281,4 +265,4 @@ class SemanticAlignmentModel(nn.Module):
         """x (B, T, C), length (B,), channel_mask/channel_type (B, C), channel_emb (B, C, E) -> (B, E)"""
         h, valid_p = self.encoder(x, length, channel_mask, channel_type)
         h = self.fusion(h, channel_emb, channel_mask)
-        return self.head(h, channel_mask[:, :, None] & valid_p[:, None, :])
+        return self.head(h, token_validity(channel_mask, valid_p))

@@ -18,12 +18,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from augmentations import check_rotation_views, input_frame, rotation_views
-from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, frame_channels
+from augmentations import check_rotation_views, frame_channels, input_frame, rotation_views
+from datasets.format import Seg
+from datasets.loader import Win
+from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, token_validity
 from semantic_loss import class_scores
+from text_encoder import DEFAULT_TEXT_MODEL
+from train_common import STAGE1_KIND as STAGE1
+from train_common import STAGE2_KIND as STAGE2
 from train_common import load_checkpoint
-
-STAGE1, STAGE2 = 'imu_pretraining', 'semantic_alignment'
 
 
 def build_model(ckpt):
@@ -72,7 +75,7 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
     """The label bank of a loaded checkpoint (see LabelBank). `hyperparams_path` is accepted
     for the seed's call signature; everything needed is inside the checkpoint."""
     C = checkpoint['config']
-    text_model = C.get('TEXT_MODEL', 'all-MiniLM-L6-v2')
+    text_model = text_model_of(checkpoint)
     if checkpoint['kind'] == STAGE1:
         return LabelBank(None, text_model, device, [])
     model = build_model(checkpoint)
@@ -100,7 +103,7 @@ def embed_batch(model, batch, channel_table, views=1, rotation='so3'):
             out = out + model(xv, length, channel_mask, channel_type, channel_table[channel_text])
         else:
             h, valid_p = model.encoder(xv, length, channel_mask, channel_type)
-            valid = (channel_mask[:, :, None] & valid_p[:, None, :]).to(h.dtype)[..., None]
+            valid = token_validity(channel_mask, valid_p).to(h.dtype)[..., None]
             out = out + F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
     return out if len(xs) == 1 else F.normalize(out, dim=-1)
 
@@ -126,14 +129,14 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
             out.append(embed_batch(model, batch, channel_table, views, rotation).float().cpu())
     w = data.windows[split][idx]
     emb = torch.cat(out) if out else torch.zeros(0, channel_table.shape[1])
-    return emb, w[:, 3], w[:, 4], w[:, 0]
+    return emb, w[:, Win.LABEL], w[:, Win.SUBJECT], w[:, Win.DATASET]
 
 
 def average_per_segment(emb, data, split='test'):
     """Average (and renormalise) the embeddings of the model windows cut from one segment of a
     one-dataset HARData: for pre-windowed input, one embedding per source window.
     emb (N, E) for data.windows[split] -> emb (S, E), segment index (S,), first window of each (S,)"""
-    seg = np.searchsorted(data.datasets[0].segments[:, 0], data.windows[split][:, 1], side='right') - 1
+    seg = np.searchsorted(data.datasets[0].segments[:, Seg.START], data.windows[split][:, Win.START], side='right') - 1
     segs, first, inv = np.unique(seg, return_index=True, return_inverse=True)
     out = torch.zeros(len(segs), emb.shape[1]).index_add_(0, torch.from_numpy(inv.ravel()), emb)
     return F.normalize(out, dim=-1), segs, first
@@ -151,6 +154,12 @@ def tta_rotation(checkpoint, views):
     rotation = checkpoint['config'].get('ROTATION', 'so3')
     check_rotation_views(views, rotation, f'the checkpoint was trained with ROTATION={rotation!r}')
     return rotation
+
+
+def text_model_of(checkpoint):
+    """The text model a checkpoint's label and channel texts are embedded with (a Stage 1
+    checkpoint has none of its own: the default)."""
+    return checkpoint['config'].get('TEXT_MODEL', DEFAULT_TEXT_MODEL)
 
 
 def channel_table_for(texts, text_model, device):
@@ -193,8 +202,7 @@ def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_s
     embeddings are averaged; a shorter one is time-masked. views > 1: test-time rotation
     averaging with the checkpoint's training rotation (embed_batch)."""
     data = _raw_data(checkpoint, X, channels, rate_hz)
-    text_model = checkpoint['config'].get('TEXT_MODEL', 'all-MiniLM-L6-v2')
-    table = channel_table_for(data.channel_texts, text_model, device)
+    table = channel_table_for(data.channel_texts, text_model_of(checkpoint), device)
     emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size, views=views,
                                rotation=tta_rotation(checkpoint, views))
     out, segs, _ = average_per_segment(emb, data)          # one raw window = one segment

@@ -12,12 +12,12 @@ import torch
 import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
-from losses import pretrain_loss, structured_mask, token_validity
-from model import EncoderConfig, MAEPretrainModel, config_dict, frame_channels, patch_valid, patchify
-from train_common import (configure, fit, load_checkpoint, make_optimizer, resume_config, setup_device,
-                          step_generator)
+from losses import pretrain_loss, structured_mask
+from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify, token_validity
+from train_common import (STAGE1_KIND, configure, fit, load_checkpoint, make_optimizer, resume_config,
+                          setup_device, step_generator)
 
-KIND = 'imu_pretraining'
+KIND = STAGE1_KIND
 
 
 def make_views(batch, g, C):
@@ -37,7 +37,7 @@ def step_loss(model, batch, g, C, d=LOCAL):
     """One Stage 1 forward: views and structured mask of the global batch, then this rank's
     slice through the model (all of it in a single process). -> total, parts dict"""
     x, x1, x2 = make_views(batch, g, C)                                   # (B, T, C'): C' = 2C in the hybrid frame
-    channel_mask, channel_type, _ = frame_channels(C.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
+    channel_mask, channel_type, _ = A.frame_channels(C.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
     P = x1.shape[1] // C.PATCH_SIZE
     valid = token_validity(channel_mask, patch_valid(batch['length'], P, C.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)

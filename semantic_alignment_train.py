@@ -15,15 +15,14 @@ import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
-from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel, frame_channels
+from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
 from semantic_loss import semantic_infonce
-from text_encoder import TextEmbedder
-from train_common import (configure, find_latest, fit, load_checkpoint, make_optimizer, resume_config,
-                          setup_device)
+from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
+from train_common import (STAGE1_KIND, STAGE2_KIND, configure, find_latest, fit, load_checkpoint, make_optimizer,
+                          resume_config, setup_device)
 
-KIND = 'semantic_alignment'
-STAGE1_KIND = 'imu_pretraining'
+KIND = STAGE2_KIND
 
 
 def load_stage1(model, path, log=print):
@@ -75,7 +74,7 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
-    channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
+    channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, batch['channel_mask'],
                                                               batch['channel_type'], batch['channel_text'])
     s = d.shard(len(x))
     imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], text['channel_table'][channel_text[s]])   # (b, E)
@@ -97,7 +96,7 @@ def main(argv=None):
     HOLDOUT_DATASETS = []                     # seen by neither stage; scored zero-shot at validation
     STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt
     RANDOM_ENCODER = False                    # ablation: Stage 1's architecture and windows, random weights
-    TEXT_MODEL = 'all-MiniLM-L6-v2'           # sentence-transformers model (packaged, or a local folder)
+    TEXT_MODEL = DEFAULT_TEXT_MODEL           # sentence-transformers model (packaged, or a local folder)
     # model (encoder shape and window settings come from the Stage 1 checkpoint)
     D_MODEL = 384
     NUM_PROTOTYPES = 3                        # K prototypes per class

@@ -16,6 +16,8 @@ import torch
 from distributed import LOCAL, broadcast_object, quiet
 
 CHECKPOINT_FORMAT = 1
+STAGE1_KIND = 'imu_pretraining'            # a checkpoint's 'kind': which script wrote it
+STAGE2_KIND = 'semantic_alignment'
 
 
 # ------------------------------------------------------------------------ configuration

@@ -3,8 +3,7 @@
     <root>/<name>/
         meta.json      rate, channel layouts, label vocabulary, subjects, repairs, source
         signals.bin    float32, shape (n_samples, n_channels), row-major; memory-mapped when read
-        segments.npy   int64 (n_segments, 5): start, length, label, subject, layout
-                       (columns named by SEGMENT_COLUMNS)
+        segments.npy   int64 (n_segments, 5): start, length, label, subject, layout (columns: Seg)
 
 A *segment* is a run of samples with one label (-1 = unlabelled, null or transient) from one
 recording of one subject. Continuous sessions become several segments; pre-windowed datasets
@@ -38,9 +37,25 @@ from scipy.signal import resample_poly
 FORMAT_VERSION = 1
 DEFAULT_RATE_HZ = 50.0
 G = 9.80665  # standard gravity, m/s^2
-SENSORS = ('acc', 'gyro', 'mag')
 STANDARD_UNITS = {'acc': 'm/s^2', 'gyro': 'rad/s'}
-SEGMENT_COLUMNS = ('start', 'length', 'label', 'subject', 'layout')   # segments.npy, in this order
+# a channel's sensor as the model sees it (a batch's channel_type holds these ids)
+SENSOR_TYPES = ('acc', 'gyro', 'mag')     # channel_type ids 0, 1, 2
+ACC_TYPE, GYRO_TYPE, MAG_TYPE = range(len(SENSOR_TYPES))
+PAD_TYPE = len(SENSOR_TYPES)              # channel_type of a padding channel
+
+
+class Seg:
+    """Columns of segments.npy (S, 5) int64; loader.cut_windows adds SEGMENT, the row of the
+    segment a window was cut from."""
+    START, LENGTH, LABEL, SUBJECT, LAYOUT, SEGMENT = range(6)
+
+
+class Triad:
+    """Columns of a triad table (G, 5) int64 (loader: a layout's triads, a batch's 'triads'):
+    the channels holding x, y and z of one sensor of one device, the device's number within
+    its layout (its triads turn together) and the sensor type (SENSOR_TYPES); -1 pads a row."""
+    X, Y, Z, DEVICE, SENSOR = range(5)
+    AXES = slice(X, Z + 1)
 
 
 class ConversionError(Exception):
@@ -270,7 +285,8 @@ class PreparedWriter:
             raise ConversionError(f'{self.name}: no samples were converted')
         segments = np.concatenate(self.segments).astype(np.int64)
         np.save(self.tmp / 'segments.npy', segments)
-        counts = np.bincount(segments[segments[:, 2] >= 0, 2], minlength=len(self.labels))
+        labels = segments[:, Seg.LABEL]
+        counts = np.bincount(labels[labels >= 0], minlength=len(self.labels))
         meta = {
             'format_version': FORMAT_VERSION,
             'name': self.name,

@@ -18,13 +18,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.format import G, PreparedDataset, resample
+from datasets.format import G, PAD_TYPE, SENSOR_TYPES, PreparedDataset, Seg, resample
 
-SENSOR_TYPES = ('acc', 'gyro', 'mag')     # channel_type ids 0, 1, 2; padding uses 3
-PAD_TYPE = len(SENSOR_TYPES)
 MAG_SCALE = {'uT': 1 / 50.0, 'µT': 1 / 50.0, 'gauss': 2.0, 'Ga': 2.0}   # to roughly unit field
 SPLITS = ('train', 'val', 'test')
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / 'sample_data'
+
+
+class Win:
+    """Columns of HARData.windows[split] (N, 6) int64: the dataset's index, the window's first
+    sample and real length (at the dataset's own rate), its label and subject (HARData's shared
+    ids over all datasets) and its layout (the dataset's own)."""
+    DATASET, START, LENGTH, LABEL, SUBJECT, LAYOUT = range(6)
 
 
 def channel_scale(ch):
@@ -73,19 +78,20 @@ def split_subjects(subjects, seed, name, fractions=(0.8, 0.1, 0.1)):
 
 
 def cut_windows(segments, window, hop, min_len):
-    """Window start/length per segment. segments: (S, 5) -> (N, 6) int64:
-    start, length, label, subject, layout, segment index. Segments shorter than `window` give
-    one short window if at least `min_len` long; shorter ones are dropped."""
-    start, length = segments[:, 0], segments[:, 1]
+    """Windows of every segment, as a segment table of their own plus the segment each came
+    from: segments (S, 5) -> (N, 6) int64, columns Seg (START, LENGTH, LABEL, SUBJECT, LAYOUT,
+    SEGMENT). Segments shorter than `window` give one short window if at least `min_len` long;
+    shorter ones are dropped."""
+    start, length = segments[:, Seg.START], segments[:, Seg.LENGTH]
     n = np.where(length >= window, (length - window) // hop + 1, (length >= min_len).astype(np.int64))
     seg = np.repeat(np.arange(len(segments)), n)
     first = np.repeat(np.cumsum(n) - n, n)
     k = np.arange(n.sum()) - first                            # window number within its segment
     out = np.empty((len(seg), 6), np.int64)
-    out[:, 0] = start[seg] + k * hop
-    out[:, 1] = np.minimum(length[seg], window)
-    out[:, 2:5] = segments[seg, 2:5]
-    out[:, 5] = seg
+    out[:, :Seg.SEGMENT] = segments[seg]
+    out[:, Seg.START] = start[seg] + k * hop
+    out[:, Seg.LENGTH] = np.minimum(length[seg], window)
+    out[:, Seg.SEGMENT] = seg
     return out
 
 
@@ -113,7 +119,7 @@ class HARData:
                 if entry.get('description') and entry['description'] not in desc:
                     desc.append(entry['description'])
 
-        # windows per split: (N, 6) int64: dataset, start, length (native samples), label, subject (global ids), layout
+        # windows per split: (N, 6) int64, columns Win
         tables = {s: [] for s in SPLITS}
         self.split_subjects = {s: {} for s in SPLITS}
         for i, d in enumerate(self.datasets):
@@ -121,19 +127,19 @@ class HARData:
             win = cut_windows(d.segments, w, max(1, int(round(hop_s * d.rate_hz))),
                               max(1, int(round(min_window_s * d.rate_hz))))
             if labelled_only:
-                win = win[win[:, 2] >= 0]
+                win = win[win[:, Seg.LABEL] >= 0]
             split = (subjects_override or {}).get(d.name) or split_subjects(d.subjects, seed, d.name, fractions)
             subj_global = np.array([self._intern(self.subject_names, f'{d.name}:{s}') for s in d.subjects])
             for s in SPLITS:
                 self.split_subjects[s][d.name] = [d.subjects[k] for k in split[s]]
-                sel = win[np.isin(win[:, 3], split[s])]
+                sel = win[np.isin(win[:, Seg.SUBJECT], split[s])]
                 t = np.empty((len(sel), 6), np.int64)
-                t[:, 0] = i
-                t[:, 1] = sel[:, 0]
-                t[:, 2] = sel[:, 1]
-                t[:, 3] = self.ds_label_map[i][sel[:, 2]]
-                t[:, 4] = subj_global[sel[:, 3]]
-                t[:, 5] = sel[:, 4]
+                t[:, Win.DATASET] = i
+                t[:, Win.START] = sel[:, Seg.START]
+                t[:, Win.LENGTH] = sel[:, Seg.LENGTH]
+                t[:, Win.LABEL] = self.ds_label_map[i][sel[:, Seg.LABEL]]
+                t[:, Win.SUBJECT] = subj_global[sel[:, Seg.SUBJECT]]
+                t[:, Win.LAYOUT] = sel[:, Seg.LAYOUT]
                 tables[s].append(t)
         self.windows = {s: (np.concatenate(tables[s]) if tables[s] else np.zeros((0, 6), np.int64))
                         for s in SPLITS}
@@ -145,7 +151,8 @@ class HARData:
         return table.index(key)
 
     def _layout_tables(self, layout):
-        """Per-channel arrays of one layout: type id, text id, scale; and its sensor triads."""
+        """Per-channel arrays of one layout: type id, text id, scale; and its sensor triads
+        (G, 5), columns Triad."""
         types = np.array([SENSOR_TYPES.index(c.sensor) for c in layout])
         texts = np.array([self._intern(self.channel_texts, c.description) for c in layout])
         scale = np.array([channel_scale(c) for c in layout], np.float32)
@@ -158,14 +165,14 @@ class HARData:
                             and (o.device, o.placement) == (c.device, c.placement)]
             if len(group) == 3:
                 dev = self._intern(devices, (c.device, c.placement))
-                triads.append((group[0], group[1], group[2], dev, SENSOR_TYPES.index(c.sensor)))
+                triads.append((group[0], group[1], group[2], dev, SENSOR_TYPES.index(c.sensor)))   # Triad columns
         return {'types': types, 'texts': texts, 'scale': scale,
                 'triads': np.array(triads, np.int64).reshape(-1, 5)}
 
     # ------------------------------------------------------------------ sampling
 
     def dataset_sizes(self, split):
-        return np.bincount(self.windows[split][:, 0], minlength=len(self.datasets))
+        return np.bincount(self.windows[split][:, Win.DATASET], minlength=len(self.datasets))
 
     def epoch_plan(self, split, epoch, batch_size, steps=None):
         """Batches of one epoch as window indices (steps, batch_size), a pure function of
@@ -177,7 +184,7 @@ class HARData:
         if split != 'train':
             batches = []
             for i in np.flatnonzero(sizes):
-                idx = np.flatnonzero(win[:, 0] == i)
+                idx = np.flatnonzero(win[:, Win.DATASET] == i)
                 batches += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
             return batches
         if sizes.sum() == 0:
@@ -190,12 +197,12 @@ class HARData:
         plan = np.empty((steps, batch_size), np.int64)
         for i in np.flatnonzero(np.bincount(pick, minlength=len(sizes))):
             rows = np.flatnonzero(pick == i)
-            idx = np.flatnonzero(win[:, 0] == i)
+            idx = np.flatnonzero(win[:, Win.DATASET] == i)
             need = len(rows) * batch_size
             if self.class_alpha == 1.0:       # every window once per pass, in a fresh random order
                 order = np.concatenate([idx[rng.permutation(len(idx))] for _ in range(-(-need // len(idx)))])
             else:                             # windows drawn with replacement, p ~ n_class ** (class_alpha - 1)
-                label = win[idx, 3]
+                label = win[idx, Win.LABEL]
                 group = np.where(label < 0, label.max(initial=0) + 1, label)    # unlabelled: a group of its own
                 w = np.bincount(group)[group].astype(np.float64) ** (self.class_alpha - 1)
                 order = idx[rng.choice(len(idx), size=need, p=w / w.sum())]
@@ -210,26 +217,28 @@ class HARData:
         channel_text (B, C), triads (B, G, 5), label, subject, dataset (B,)."""
         rows = self.windows[split][np.asarray(idx)]
         B = len(rows)
-        c_max = max(len(self.layout_info[d][l]['types']) for d, l in zip(rows[:, 0], rows[:, 5]))
-        g_max = max(len(self.layout_info[d][l]['triads']) for d, l in zip(rows[:, 0], rows[:, 5]))
+        infos = [self.layout_info[d][l] for d, l in zip(rows[:, Win.DATASET], rows[:, Win.LAYOUT])]
+        c_max = max(len(info['types']) for info in infos)
+        g_max = max(len(info['triads']) for info in infos)
         out = {'x': np.zeros((B, self.window, c_max), np.float32),
                'length': np.zeros(B, np.int64),
                'channel_mask': np.zeros((B, c_max), bool),
                'channel_type': np.full((B, c_max), PAD_TYPE, np.int64),
                'channel_text': np.zeros((B, c_max), np.int64),
                'triads': np.full((B, max(g_max, 1), 5), -1, np.int64),
-               'label': rows[:, 3].copy(), 'subject': rows[:, 4].copy(), 'dataset': rows[:, 0].copy()}
-        for d in np.unique(rows[:, 0]):
-            ds, sel = self.datasets[d], np.flatnonzero(rows[:, 0] == d)
+               'label': rows[:, Win.LABEL].copy(), 'subject': rows[:, Win.SUBJECT].copy(),
+               'dataset': rows[:, Win.DATASET].copy()}
+        for d in np.unique(rows[:, Win.DATASET]):
+            ds, sel = self.datasets[d], np.flatnonzero(rows[:, Win.DATASET] == d)
             w = int(round(self.window_s * ds.rate_hz))
-            starts, lengths = rows[sel, 1], rows[sel, 2]
+            starts, lengths = rows[sel, Win.START], rows[sel, Win.LENGTH]
             x = ds.read_windows(starts, lengths, w)                          # (n, w, C), held past length
             if ds.rate_hz != self.rate_hz:
                 x = resample_windows(x, ds.rate_hz, self.rate_hz, self.window)
                 lengths = np.minimum(np.round(lengths * self.rate_hz / ds.rate_hz).astype(np.int64), self.window)
             x = x * (np.arange(self.window)[None, :, None] < lengths[:, None, None])   # zero past length
-            for layout in np.unique(rows[sel, 5]):
-                info, k = self.layout_info[d][layout], rows[sel, 5] == layout
+            for layout in np.unique(rows[sel, Win.LAYOUT]):
+                info, k = self.layout_info[d][layout], rows[sel, Win.LAYOUT] == layout
                 b, C = sel[k], len(info['types'])              # a narrower layout uses the first C channels
                 out['x'][b, :, :C] = x[k][:, :, :C] * info['scale']
                 out['triads'][b, :len(info['triads'])] = info['triads']
@@ -253,7 +262,7 @@ class HARData:
         """Human-readable summary of windows per dataset and split."""
         lines = []
         for i, d in enumerate(self.datasets):
-            n = [int((self.windows[s][:, 0] == i).sum()) for s in SPLITS]
+            n = [int((self.windows[s][:, Win.DATASET] == i).sum()) for s in SPLITS]
             lines.append(f'{d.name:<12} {d.meta["n_channels"]:>3} ch  windows train/val/test {n[0]}/{n[1]}/{n[2]}  '
                          f'subjects {"/".join(str(len(self.split_subjects[s][d.name])) for s in SPLITS)}')
         return '\n'.join(lines)

@@ -2,6 +2,7 @@
 zeros past `length`, determinism per generator seed, permutation properties."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
@@ -494,9 +495,17 @@ def test_time_reverse_gives_the_readings_of_the_motion_played_backwards():
     assert torch.equal(A.time_reverse(y, length, channel_type, torch.tensor([True, False])), x)   # an involution
 
 
-def test_gyro_type_is_the_loaders_gyroscope_id():
-    from datasets.loader import SENSOR_TYPES
-    assert A.GYRO_TYPE == SENSOR_TYPES.index('gyro')
+def test_time_reverse_negates_exactly_the_channels_the_layout_calls_gyroscopes():
+    from datasets.loader import HARData, open_datasets
+    data = HARData(open_datasets(['hapt'], root='/nonexistent', log=lambda *_: None), 4.0, 50.0)
+    b = {k: torch.from_numpy(v) for k, v in data.read_batch('train', np.arange(4)).items()}
+    y = A.time_reverse(b['x'], b['length'], b['channel_type'], torch.ones(4, dtype=torch.bool))
+    T = int(b['length'][0])
+    assert (b['length'] == T).all()
+    back = b['x'].flip(1)[:, b['x'].shape[1] - T:]                     # the real part, backwards
+    gyro = torch.tensor([c.sensor == 'gyro' for c in data.datasets[0].layouts[0]])
+    assert gyro.sum() == 3
+    assert torch.equal(y[:, :T, gyro], -back[..., gyro]) and torch.equal(y[:, :T, ~gyro], back[..., ~gyro])
 
 
 def test_reversal_partners_pairs_transitions_by_name():

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from datasets.format import G, PreparedDataset, PreparedWriter, triad
-from datasets.loader import (PAD_TYPE, SAMPLE_ROOT, SPLITS, HARData, cut_windows, open_datasets,
+from datasets.format import PAD_TYPE
+from datasets.loader import (SAMPLE_ROOT, SPLITS, HARData, cut_windows, open_datasets,
                              split_subjects)
 
 LABELS = [('walking', 'walking on flat ground'), ('sitting', 'sitting still')]

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from losses import masked_mse, patch_infonce, pretrain_loss, token_validity
+from losses import masked_mse, patch_infonce, pretrain_loss
+from model import token_validity
 
 B, C, P, S, E = 5, 4, 6, 8, 7
 

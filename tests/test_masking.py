@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from losses import CHANNEL, RANDOM, SPAN, channel_mask_out, random_mask, span_mask, structured_mask, token_validity
+from losses import CHANNEL, RANDOM, SPAN, channel_mask_out, random_mask, span_mask, structured_mask
+from model import token_validity
 
 
 def padded_valid(B, C, P, seed=0, min_ch=1, min_p=1):

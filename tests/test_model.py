@@ -6,8 +6,9 @@ import torch
 from torch.testing import assert_close
 
 import pretrain
-from datasets.loader import PAD_TYPE
-from losses import masked_mse, structured_mask, token_validity
+from datasets.format import PAD_TYPE, SENSOR_TYPES
+from losses import masked_mse, structured_mask
+from model import token_validity
 from model import EncoderConfig, IMUEncoder, MAEPretrainModel, patch_valid, patchify
 
 PATCH = 10
@@ -227,8 +228,7 @@ def test_window_shorter_than_a_patch_does_not_poison_the_batch():
 
 
 def test_hybrid_frame_channels_double_the_metadata_with_types_of_their_own():
-    import model as M
-    from datasets.loader import SENSOR_TYPES
+    import augmentations as M
     b = batch()
     assert M.PAD_TYPE == PAD_TYPE and M.N_CHANNEL_TYPES == len(SENSOR_TYPES) + 1
     text = torch.arange(6).repeat(4, 1)
