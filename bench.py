@@ -246,8 +246,8 @@ def text_tensors(device, n_channel_texts):
     mask = torch.arange(TEXT_TOKENS)[None, :] < n_tok[:, None]
     sent = norm(torch.randn(TEXT_LABELS, TEXT_DIM, generator=g), dim=-1)
     table = norm(torch.randn(n_channel_texts, TEXT_DIM, generator=g), dim=-1)
-    t = {'label_tok': tok, 'label_mask': mask, 'label_sent': sent, 'label_sim': sent @ sent.T, 'channel_table': table}
-    return {k: v.to(device) for k, v in t.items()}
+    t = [tok, mask, sent, sent @ sent.T, table, torch.full((TEXT_LABELS,), -1)]
+    return semantic_alignment_train.Texts(*(v.to(device) for v in t))
 
 
 # ------------------------------------------------------------------------ models and steps

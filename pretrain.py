@@ -14,10 +14,20 @@ from distributed import LOCAL, init_distributed, process_group, quiet
 from datasets.loader import HARData, open_datasets
 from losses import pretrain_loss, structured_mask
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify, token_validity
+from plots import Panel
 from train_common import (STAGE1_KIND, configure, fit, load_checkpoint, make_optimizer, resume_config,
                           setup_device, step_generator)
 
 KIND = STAGE1_KIND
+PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation loss is its training loss on held-out subjects
+    Panel('overall_loss.png', 'Total loss (MAE + contrastive)', 'loss',
+          (('train (per logged step)', 'step:loss'), ('train (epoch mean)', 'train_loss'), ('validation', 'val_loss'))),
+    Panel('loss_components.png', 'Loss components', 'loss',
+          (('MAE train', 'train_mae'), ('MAE validation', 'val_mae'),
+           ('contrastive train', 'train_contrastive'), ('contrastive validation', 'val_contrastive'))),
+    Panel('per_dataset_losses.png', 'Total loss per dataset', 'loss',
+          (('train', 'train_ds_*'), ('validation', 'val_ds_*'))),
+]
 
 
 def make_views(batch, g, C):
@@ -136,7 +146,8 @@ def main(argv=None):
         return fit(C, KIND, model, opt, scaler, ctx, device, data,
                    step_loss=lambda m, batch, g: step_loss(m, batch, g, C, d),
                    validate=lambda m: validate(m, data, device, ctx, C),
-                   ckpt=ckpt, resume=resume, checkpoint_extra={'encoder_config': config_dict(enc_cfg)}, d=d)
+                   ckpt=ckpt, resume=resume, panels=PANELS, checkpoint_extra={'encoder_config': config_dict(enc_cfg)},
+                   d=d)
 
 
 @torch.no_grad()

@@ -7,9 +7,11 @@
 Outputs go to training_output/semantic_alignment/<timestamp>/ (same layout as Stage 1, plus
 plots/zero_shot.png). best.pt has the best zero-shot macro-F1 on held-out subjects.
 """
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
@@ -17,12 +19,27 @@ from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
 from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
+from plots import Panel
 from semantic_loss import semantic_infonce
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
 from train_common import (STAGE1_KIND, STAGE2_KIND, configure, find_latest, fit, load_checkpoint, make_optimizer,
                           resume_config, setup_device)
 
 KIND = STAGE2_KIND
+PANELS = [       # plots/ after every epoch (plots.py): the training loss and the zero-shot validation apart
+    Panel('overall_loss.png', 'Training loss (InfoNCE, both directions averaged)', 'loss',
+          (('train (per logged step)', 'step:loss'), ('train (epoch mean)', 'train_loss'))),
+    Panel('loss_components.png', 'Training loss components', 'loss',
+          (('IMU -> text', 'train_imu_to_text'), ('text -> IMU', 'train_text_to_imu'))),
+    Panel('per_dataset_losses.png', 'Training loss per dataset', 'loss', (('train', 'train_ds_*'),)),
+    Panel('validation_loss.png', 'Validation: cross-entropy of the true label under zero-shot scores',
+          'cross-entropy', (('all held-out subjects', 'val_loss'), ('held-out subjects of', 'val_ds_*'))),
+    Panel('zero_shot.png', 'Zero-shot on held-out subjects / datasets', 'score',
+          (('val accuracy', 'val_accuracy'), ('val macro-F1', 'val_macro_f1'),
+           ('held-out datasets accuracy', 'holdout_accuracy'), ('held-out datasets macro-F1', 'holdout_macro_f1'))),
+    Panel('train_accuracy.png', 'Training batch accuracy (IMU -> text)', 'accuracy',
+          (('train', 'train_accuracy'),)),
+]
 
 
 def load_stage1(model, path, log=print):
@@ -39,16 +56,73 @@ def load_stage1(model, path, log=print):
     return ckpt
 
 
-def label_texts_for_step(text, g):
-    """The text each class is written as at this step: its name, or with text augmentation one
-    of its texts (name first, then descriptions) drawn uniformly with `g`.
-    text: the cached tensors of step_loss -> tokens (L, N, E), token mask (L, N), sentences (L, E)"""
-    if 'variant_tok' not in text:
-        return text['label_tok'], text['label_mask'], text['label_sent']
-    count = text['variant_count']
-    pick = text['variant_first'] + (torch.rand(len(count), generator=g, device=count.device) * count).long()
-    pick = torch.minimum(pick, text['variant_first'] + count - 1)                  # (L,) rows of the variants
-    return text['variant_tok'][pick], text['variant_mask'][pick], text['variant_sent'][pick]
+def stage1_settings(C, ckpt, log=print):
+    """The encoder shape and the Stage 1 run this run builds on: from the resumed checkpoint, or
+    from C.STAGE1_CHECKPOINT (default: the newest Stage 1 best.pt). Sets C.STAGE1_CHECKPOINT,
+    C.D_MODEL and the window settings Stage 2 inherits (C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ),
+    and adds Stage 1's held-out datasets to C.HOLDOUT_DATASETS.
+    -> EncoderConfig, stage1 = {'path', 'config', 'data'}"""
+    if ckpt:
+        enc_cfg, stage1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
+    else:
+        path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
+        if path is None:
+            raise SystemExit('error: no Stage 1 checkpoint found under training_output/imu_pretraining; '
+                             'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
+        stage1_ckpt = load_checkpoint(path, [STAGE1_KIND])
+        enc_cfg = EncoderConfig(**stage1_ckpt['encoder_config'])
+        stage1 = {'path': str(path), 'config': stage1_ckpt['config'], 'data': stage1_ckpt['data']}
+        C.STAGE1_CHECKPOINT = str(path)
+        if C.D_MODEL != enc_cfg.d_model:
+            log(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
+            C.D_MODEL = enc_cfg.d_model
+    stage1_config = stage1['config']
+    C.WINDOW_SECONDS = stage1_config.get('WINDOW_SECONDS', 4.0)
+    C.SAMPLING_RATE_HZ = stage1_config.get('SAMPLING_RATE_HZ', 50.0)
+    try:
+        A.check_frame_rotation(enc_cfg.input_frame, C.ROTATION)
+    except ValueError as e:
+        raise SystemExit(f'error: {e} (the input frame comes from the Stage 1 checkpoint)') from None
+    stage1_held = set(stage1_config.get('HOLDOUT_DATASETS', []))
+    if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
+        log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
+        C.HOLDOUT_DATASETS = sorted(set(C.HOLDOUT_DATASETS) | stage1_held)
+    return enc_cfg, stage1
+
+
+def open_data(C, log=print):
+    """Labelled windows of the training datasets, and of the held-out datasets that are prepared
+    (every subject in 'test', for zero-shot at validation; None if there are none)."""
+    names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
+    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
+                   C.MIN_WINDOW_SECONDS, seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA,
+                   class_alpha=C.CLASS_ALPHA)
+    held = [n for n in C.HOLDOUT_DATASETS if (Path(C.DATA_ROOT) / n / 'meta.json').exists()]
+    if not held:
+        return data, None
+    held = open_datasets(held, C.DATA_ROOT, log=log)
+    return data, HARData(held, C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.WINDOW_SECONDS, C.MIN_WINDOW_SECONDS,
+                         seed=C.SEED, labelled_only=True,
+                         subjects_override={h.name: {'train': [], 'val': [], 'test': list(range(len(h.subjects)))}
+                                            for h in held})
+
+
+@dataclass
+class Texts:
+    """A run's label and channel texts, embedded once and kept on the device. L labels, N tokens,
+    E text width; with text augmentation V texts over all classes, class l's at rows
+    variant_first[l] .. + variant_count[l]."""
+    label_tok: torch.Tensor              # (L, N, E) token embeddings of each label name
+    label_mask: torch.Tensor             # (L, N) their token mask
+    label_sent: torch.Tensor             # (L, E) sentence embedding of each label name
+    label_sim: torch.Tensor              # (L, L) cosines between the label names (soft targets)
+    channel_table: torch.Tensor          # (n_texts, E) sentence embeddings of the channel descriptions
+    reverse_partner: torch.Tensor        # (L,) each label's time-reversed partner (-1: none)
+    variant_tok: torch.Tensor = None     # (V, N', E)  text augmentation only: every class's texts
+    variant_mask: torch.Tensor = None    # (V, N')
+    variant_sent: torch.Tensor = None    # (V, E)
+    variant_first: torch.Tensor = None   # (L,)
+    variant_count: torch.Tensor = None   # (L,)
 
 
 def label_variants(data):
@@ -56,18 +130,43 @@ def label_variants(data):
     return [[name] + [t for t in data.label_descriptions.get(name, []) if t != name] for name in data.label_names]
 
 
-def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
+def embed_texts(text, data, device, variants=False):
+    """Embed `data`'s label names and channel descriptions with TextEmbedder `text`; with
+    `variants`, also every label's descriptions (text augmentation). -> Texts"""
+    tok, mask = text.tokens(data.label_names)
+    sent = text.sentences(data.label_names).to(device)
+    out = Texts(tok.to(device), mask.to(device), sent, sent @ sent.T, text.sentences(data.channel_texts).to(device),
+                torch.tensor(A.reversal_partners(data.label_names), device=device))
+    if variants:
+        flat = label_variants(data)
+        count = torch.tensor([len(v) for v in flat], device=device)
+        flat = [t for v in flat for t in v]
+        tok, mask = text.tokens(flat)
+        out.variant_tok, out.variant_mask = tok.to(device), mask.to(device)
+        out.variant_sent = text.sentences(flat).to(device)
+        out.variant_first, out.variant_count = torch.cumsum(count, 0) - count, count
+    return out
+
+
+def label_texts_for_step(texts, g):
+    """The text each class is written as at this step: its name, or with text augmentation one
+    of its texts (name first, then descriptions) drawn uniformly with `g`.
+    texts: Texts -> tokens (L, N, E), token mask (L, N), sentences (L, E)"""
+    if texts.variant_tok is None:
+        return texts.label_tok, texts.label_mask, texts.label_sent
+    count = texts.variant_count
+    pick = texts.variant_first + (torch.rand(len(count), generator=g, device=count.device) * count).long()
+    pick = torch.minimum(pick, texts.variant_first + count - 1)                    # (L,) rows of the variants
+    return texts.variant_tok[pick], texts.variant_mask[pick], texts.variant_sent[pick]
+
+
+def step_loss(model, fwd, batch, g, C, texts, d=LOCAL):
     """One Stage 2 forward: augment the global batch, run this rank's slice (all of it in one
     process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
-    bank and the memory bank, then enqueue the batch's embeddings.
-    text: dict of cached tensors: label_tok (L, N, E), label_mask (L, N), label_sent (L, E),
-    label_sim (L, L), channel_table (n_texts, E), reverse_partner (L,) (augmentations.reversal_partners,
-    used when C.TIME_REVERSAL_PROB > 0); with text augmentation also variant_tok (V, N', E),
-    variant_mask (V, N'), variant_sent (V, E) of every class's texts, class l's at rows
-    variant_first[l] .. + variant_count[l] (L,). -> loss, parts"""
+    bank and the memory bank, then enqueue the batch's embeddings. texts: Texts. -> loss, parts"""
     x, labels = batch['x'], batch['label']
     if C.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
-        x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, text['reverse_partner'], g,
+        x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, texts.reverse_partner, g,
                                         C.TIME_REVERSAL_PROB)
     x, length = A.random_crop(x, batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
                               C.CROP_PROB)
@@ -75,16 +174,64 @@ def step_loss(model, fwd, batch, g, C, text, d=LOCAL):
     x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
     x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
     channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, batch['channel_mask'],
-                                                              batch['channel_type'], batch['channel_text'])
+                                                                batch['channel_type'], batch['channel_text'])
     s = d.shard(len(x))
-    imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], text['channel_table'][channel_text[s]])   # (b, E)
-    protos = model.label_bank(*label_texts_for_step(text, g))                       # (L, K, E)
+    imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], texts.channel_table[channel_text[s]])   # (b, E)
+    protos = model.label_bank(*label_texts_for_step(texts, g))                      # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
-    loss, parts = semantic_infonce(imu, protos, labels[s], model.scale(), text['label_sim'],
+    loss, parts = semantic_infonce(imu, protos, labels[s], model.scale(), texts.label_sim,
                                    C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
                                    C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
     model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), labels)
     return loss, parts
+
+
+@torch.no_grad()
+def zero_shot(model, data, split, texts, device, ctx, C):
+    """Zero-shot of every window of a split against the split's own label names.
+    -> metrics dict, scores (N, L), labels (N,), datasets (N,)"""
+    protos = model.label_bank(texts.label_tok, texts.label_mask, texts.label_sent)
+    emb, y, _, ds = embed_split(model, data, split, texts.channel_table, device, ctx)
+    pred, scores = predict(emb, protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)
+    return classification_metrics(y, pred, len(data.label_names)), scores, y, ds
+
+
+@torch.no_grad()
+def validate(model, data, texts, holdout, holdout_texts, device, ctx, C):
+    """Zero-shot on held-out subjects against all training labels (accuracy, macro-F1, and the
+    cross-entropy of the hard label, overall and per dataset), and on held-out datasets."""
+    model.eval()
+    out = {}
+    if len(data.windows['val']):
+        met, scores, y, ds = zero_shot(model, data, 'val', texts, device, ctx, C)
+        logits, y = model.scale().float().cpu() * scores.float().cpu(), torch.from_numpy(y)
+        out['val_loss'] = float(F.cross_entropy(logits, y))
+        out['val_accuracy'], out['val_macro_f1'] = met['accuracy'], met['macro_f1']
+        for i, dataset in enumerate(data.datasets):
+            sel = torch.from_numpy(ds == i)
+            if sel.any():
+                out[f'val_ds_{dataset.name}'] = float(F.cross_entropy(logits[sel], y[sel]))
+    if holdout is not None:
+        met = zero_shot(model, holdout, 'test', holdout_texts, device, ctx, C)[0]
+        out['holdout_accuracy'], out['holdout_macro_f1'] = met['accuracy'], met['macro_f1']
+    return out
+
+
+def build_model(C, enc_cfg, text_dim, stage1, resumed, device, log=print):
+    """The Stage 2 model on `device`, with Stage 1's encoder weights (unless resumed or
+    RANDOM_ENCODER), and its optimizer."""
+    model = SemanticAlignmentModel(enc_cfg, text_dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
+                                   C.MEMORY_BANK_SIZE, C.LABEL_BANK)
+    if not resumed and C.RANDOM_ENCODER:                                            # (a resume brings its weights)
+        log(f'RANDOM_ENCODER: encoder shaped like {stage1["path"]} but randomly initialised (ablation)')
+    elif not resumed:
+        load_stage1(model, stage1['path'], log)
+    model.to(device)
+    model.encoder.mask_token.requires_grad_(False)                                  # Stage 1's MAE token: unused here
+    if C.FREEZE_ENCODER:
+        model.encoder.requires_grad_(False)
+    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY, scaled=model.encoder, lr_scale=C.ENCODER_LR_SCALE)
+    return model, opt
 
 
 def main(argv=None):
@@ -156,116 +303,23 @@ def main(argv=None):
         resume_config(C, defaults, ckpt['config'], log)
     device, ctx, scaler = setup_device(C.SEED, d)
 
-    # ---- Stage 1 settings: encoder shape and windows
-    if ckpt:
-        enc_cfg, s1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
-    else:
-        path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
-        if path is None:
-            raise SystemExit('error: no Stage 1 checkpoint found under training_output/imu_pretraining; '
-                             'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
-        s1ck = load_checkpoint(path, [STAGE1_KIND])
-        enc_cfg = EncoderConfig(**s1ck['encoder_config'])
-        s1 = {'path': str(path), 'config': s1ck['config'], 'data': s1ck['data']}
-        C.STAGE1_CHECKPOINT = str(path)
-        if C.D_MODEL != enc_cfg.d_model:
-            log(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
-            C.D_MODEL = enc_cfg.d_model
-    s1c = s1['config']
-    window_s, rate = s1c.get('WINDOW_SECONDS', 4.0), s1c.get('SAMPLING_RATE_HZ', 50.0)
-    C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ = window_s, rate
-    try:
-        A.check_frame_rotation(enc_cfg.input_frame, C.ROTATION)
-    except ValueError as e:
-        raise SystemExit(f'error: {e} (the input frame comes from the Stage 1 checkpoint)') from None
-    stage1_held = set(s1c.get('HOLDOUT_DATASETS', []))
-    if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
-        log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
-        C.HOLDOUT_DATASETS = sorted(set(C.HOLDOUT_DATASETS) | stage1_held)
-
-    # ---- data: labelled windows only
-    names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), window_s, rate, C.HOP_SECONDS, C.MIN_WINDOW_SECONDS,
-                   seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA, class_alpha=C.CLASS_ALPHA)
+    enc_cfg, stage1 = stage1_settings(C, ckpt, log)
+    data, holdout = open_data(C, log)
     log(data.describe())
-    holdout = None
-    if C.HOLDOUT_DATASETS:
-        held = [n for n in C.HOLDOUT_DATASETS if (Path(C.DATA_ROOT) / n / 'meta.json').exists()]
-        if held:
-            hd = open_datasets(held, C.DATA_ROOT, log=log)
-            holdout = HARData(hd, window_s, rate, window_s, C.MIN_WINDOW_SECONDS, seed=C.SEED, labelled_only=True,
-                              subjects_override={d.name: {'train': [], 'val': [], 'test': list(range(len(d.subjects)))}
-                                                 for d in hd})
-
-    # ---- text: embedded once, kept as tensors
     text = TextEmbedder(C.TEXT_MODEL)
-    label_tok, label_mask = text.tokens(data.label_names)
-    label_sent = text.sentences(data.label_names)
-    label_tok, label_mask, label_sent = label_tok.to(device), label_mask.to(device), label_sent.to(device)
-    label_sim = label_sent @ label_sent.T                                            # (L, L)
-    channel_table = text.sentences(data.channel_texts).to(device)                   # (n_texts, E)
-    cached = {'label_tok': label_tok, 'label_mask': label_mask, 'label_sent': label_sent,
-              'label_sim': label_sim, 'channel_table': channel_table,
-              'reverse_partner': torch.tensor(A.reversal_partners(data.label_names), device=device)}
-    if C.LABEL_TEXTS == 'name+description':
-        variants = label_variants(data)
-        flat = [t for v in variants for t in v]
-        tok, mask = text.tokens(flat)
-        count = torch.tensor([len(v) for v in variants], device=device)
-        cached.update(variant_tok=tok.to(device), variant_mask=mask.to(device),
-                      variant_sent=text.sentences(flat).to(device), variant_count=count,
-                      variant_first=torch.cumsum(count, 0) - count)
-        log(f'label texts: names and {len(flat) - len(variants)} descriptions, one drawn per class and step')
+    texts = embed_texts(text, data, device, variants=C.LABEL_TEXTS == 'name+description')
+    if texts.variant_tok is not None:
+        log(f'label texts: names and {len(texts.variant_sent) - len(data.label_names)} descriptions, '
+            f'one drawn per class and step')
+    holdout_texts = embed_texts(text, holdout, device) if holdout is not None else None
+    model, opt = build_model(C, enc_cfg, text.dim, stage1, ckpt is not None, device, log)
 
-    # ---- model
-    model = SemanticAlignmentModel(enc_cfg, text.dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
-                                   C.MEMORY_BANK_SIZE, C.LABEL_BANK)
-    if not ckpt and C.RANDOM_ENCODER:                                             # (a resume brings its weights)
-        log(f'RANDOM_ENCODER: encoder shaped like {s1["path"]} but randomly initialised (ablation)')
-    elif not ckpt:
-        load_stage1(model, s1['path'], log)
-    model.to(device)
-    model.encoder.mask_token.requires_grad_(False)                                # Stage 1's MAE token: unused here
-    if C.FREEZE_ENCODER:
-        model.encoder.requires_grad_(False)
-    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY, scaled=model.encoder, lr_scale=C.ENCODER_LR_SCALE)
-
-    @torch.no_grad()
-    def validate(m):
-        """Zero-shot on held-out subjects (against all training labels) and on held-out datasets."""
-        m.eval()
-        protos = m.label_bank(label_tok, label_mask, label_sent)
-        out = {}
-        if len(data.windows['val']):
-            emb, y, _, ds = embed_split(m, data, 'val', channel_table, device, ctx)
-            pred, scores = predict(emb, protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)
-            met = classification_metrics(y, pred, len(data.label_names))
-            logits = m.scale().float().cpu() * scores.float().cpu()
-            out['val_loss'] = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)))
-            out['val_accuracy'], out['val_macro_f1'] = met['accuracy'], met['macro_f1']
-            for i, d in enumerate(data.datasets):
-                sel = ds == i
-                if sel.any():
-                    out[f'val_ds_{d.name}'] = float(torch.nn.functional.cross_entropy(
-                        logits[torch.from_numpy(sel)], torch.from_numpy(y[sel])))
-        if holdout is not None:
-            h_table = text.sentences(holdout.channel_texts).to(device)
-            h_tok, h_mask = text.tokens(holdout.label_names)
-            h_protos = m.label_bank(h_tok.to(device), h_mask.to(device), text.sentences(holdout.label_names).to(device))
-            emb, y, _, _ = embed_split(m, holdout, 'test', h_table, device, ctx)
-            met = classification_metrics(y, predict(emb, h_protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)[0],
-                                          len(holdout.label_names))
-            out['holdout_accuracy'], out['holdout_macro_f1'] = met['accuracy'], met['macro_f1']
-        return out
-
-    extra = [('zero_shot.png', ['val_accuracy', 'val_macro_f1', 'holdout_accuracy', 'holdout_macro_f1'],
-              'Zero-shot on held-out subjects / datasets', 'score'),
-             ('train_accuracy.png', ['train_accuracy'], 'Training batch accuracy (IMU -> text)', 'accuracy')]
     with process_group(d):
         return fit(C, KIND, model, opt, scaler, ctx, device, data,
-                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, C, cached, d), validate, ckpt=ckpt, resume=resume,
-                   best_metric='val_macro_f1', maximize=True, extra_plots=extra,
-                   checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': s1, 'text_dim': text.dim,
+                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, C, texts, d),
+                   lambda m: validate(m, data, texts, holdout, holdout_texts, device, ctx, C), ckpt=ckpt,
+                   resume=resume, best_metric='val_macro_f1', maximize=True, panels=PANELS,
+                   checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': stage1, 'text_dim': text.dim,
                                      'label_names': data.label_names}, d=d)
 
 

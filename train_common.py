@@ -1,5 +1,5 @@
 """What both training scripts share: shell overrides, device and AMP set-up, the LR schedule,
-RNG capture, atomic checkpoints that resume exactly, and the run folder with its plots."""
+RNG capture, atomic checkpoints that resume exactly, the run folder and the training loop."""
 import ast
 import json
 import math
@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import torch
 
+import plots
 from distributed import LOCAL, broadcast_object, quiet
 
 CHECKPOINT_FORMAT = 1
@@ -237,61 +238,20 @@ class History:
     def state(self):
         return {'epochs': self.epochs, 'steps': self.steps}
 
-    def write(self, extra_plots=()):
-        plots = self.run_dir / 'plots'
-        with open(plots / 'metrics.json', 'w') as f:
+    def write(self, panels=()):
+        folder = self.run_dir / 'plots'
+        with open(folder / 'metrics.json', 'w') as f:
             json.dump(self.state(), f, indent=1)
-        draw_plots(self.epochs, self.steps, plots, extra_plots)
-
-
-def draw_plots(epochs, steps, folder, extra_plots=()):
-    """overall_loss.png, loss_components.png, per_dataset_losses.png (+ extra (file, keys, title))."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    def panel(fname, title, series, ylabel='loss'):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for label, xs, ys, style in series:
-            if ys:
-                ax.plot(xs, ys, style, label=label, alpha=0.35 if style == '-' and 'step' in label else 1.0)
-        ax.set(title=title, xlabel='epoch', ylabel=ylabel)
-        if not ax.lines:
-            ax.text(0.5, 0.5, 'no data yet', ha='center', va='center', transform=ax.transAxes)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / fname, dpi=110)
-        plt.close(fig)
-
-    def col(key):
-        return [e.get(key) for e in epochs if e.get(key) is not None], [e['epoch'] for e in epochs if e.get(key) is not None]
-
-    def line(label, key, style):
-        ys, xs = col(key)
-        return (label, xs, ys, style)
-
-    panel('overall_loss.png', 'Total loss', [
-        ('train (per logged step)', [s['epoch'] for s in steps], [s['loss'] for s in steps], '-'),
-        line('train (epoch mean)', 'train_loss', 'o-'), line('validation', 'val_loss', 's--')])
-    comps = sorted({k[len('train_'):] for e in epochs for k in e if k.startswith('train_') and k != 'train_loss'
-                    and not k.startswith('train_ds_')})
-    panel('loss_components.png', 'Loss components', [s for c in comps for s in (
-        line(f'{c} train', f'train_{c}', 'o-'), line(f'{c} val', f'val_{c}', 's--'))])
-    names = sorted({k.split('ds_', 1)[1] for e in epochs for k in e if '_ds_' in k})
-    panel('per_dataset_losses.png', 'Loss per dataset', [s for n in names for s in (
-        line(f'{n} train', f'train_ds_{n}', 'o-'), line(f'{n} val', f'val_ds_{n}', 's--'))])
-    for fname, keys, title, ylabel in extra_plots:
-        panel(fname, title, [line(k, k, 'o-') for k in keys], ylabel)
+        plots.draw(panels, self.epochs, self.steps, folder)
 
 
 def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
-        best_metric='val_loss', maximize=False, extra_plots=(), checkpoint_extra=None, d=LOCAL):
+        best_metric='val_loss', maximize=False, panels=(), checkpoint_extra=None, d=LOCAL):
     """The training loop both stages share.
 
     step_loss(model, batch, g) -> (loss, parts): parts are scalar tensors logged as train_<name>.
     validate(model) -> dict of floats (val_loss, val_<name>, val_ds_<dataset>, ...).
+    panels: the plots.Panel list drawn after every epoch.
     Resumes exactly from `ckpt`: the epoch plan, the LR and the per-step generators are pure
     functions of (seed, epoch, step), and all RNG states are restored.
     Under torchrun (`d.on`), the model runs wrapped in DistributedDataParallel, each rank
@@ -326,34 +286,28 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         f'parameters: {sum(p.numel() for p in model.parameters()):,}')
 
     def save(name):
-        if not d.main:
-            return
-        save_checkpoint({
-            'kind': kind, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
-            'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
-            'epoch': epoch, 'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
-            'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
-            'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
-                           'ds_n': ds_n.tolist()},
-            'history': history.state(), 'run_dir': str(run_dir),
-            'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
-                     'channel_texts': data.channel_texts, 'label_names': data.label_names},
-            **(checkpoint_extra or {})}, run_dir / name)
-
-    def write_history():
         if d.main:
-            history.write(extra_plots)
+            save_checkpoint({
+                'kind': kind, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
+                'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
+                'epoch': epoch, 'step_in_epoch': step_in_epoch,
+                'global_step': epoch * steps_per_epoch + step_in_epoch,
+                'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
+                'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
+                               'ds_n': ds_n.tolist()},
+                'history': history.state(), 'run_dir': str(run_dir),
+                'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
+                         'channel_texts': data.channel_texts, 'label_names': data.label_names},
+                **(checkpoint_extra or {})}, run_dir / name)
 
-    n_ds = len(data.datasets)
-    sums, ds_sum, ds_n = {}, torch.zeros(n_ds), torch.zeros(n_ds)
     global_step = epoch * steps_per_epoch + step_in_epoch
     while epoch < C.EPOCHS:
         model.train()
         # running sums of this epoch (name -> device scalar; per dataset); restored on a mid-epoch resume
         acc = (ckpt or {}).get('epoch_sums') if step_in_epoch else None
         sums = {k: torch.tensor(v, device=device) for k, v in (acc or {}).get('sums', {}).items()}
-        ds_sum = torch.tensor(acc['ds_sum'], device=device) if acc else torch.zeros(n_ds, device=device)
-        ds_n = torch.tensor(acc['ds_n'], device=device) if acc else torch.zeros(n_ds, device=device)
+        ds_sum = torch.tensor(acc['ds_sum'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
+        ds_n = torch.tensor(acc['ds_n'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
         bad = torch.zeros((), device=device)                      # consecutive non-finite losses
         loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
                              num_workers=C.NUM_WORKERS, pin_memory=device.type == 'cuda')
@@ -389,40 +343,47 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
                 bar.set_postfix(loss=f'{shown:.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
             if C.MAX_STEPS and global_step >= C.MAX_STEPS:
                 break
-        if step_in_epoch < steps_per_epoch:                       # stopped by MAX_STEPS mid-epoch
-            save('latest.pt')
-            write_history()
-            log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
-            return run_dir
 
-        # ---- end of epoch: validation, history, checkpoints
-        record = {'epoch': epoch + 1, 'lr': lr, 'time_s': time.time() - t0,
-                  **{f'train_{k}' if k != 'loss' else 'train_loss': d.average(v).item() / steps_per_epoch
-                     for k, v in sums.items()}}
-        ds_sum = d.average(ds_sum)
-        for i, ds in enumerate(data.datasets):
-            if ds_n[i] > 0:
-                record[f'train_ds_{ds.name}'] = (ds_sum[i] / ds_n[i]).item()
-        record.update(validate(model))
-        history.epochs.append(record)
-        epoch, step_in_epoch = epoch + 1, 0
-        score = record.get(best_metric)
-        if score is None:                                         # no validation data: fall back to training loss
-            score = -record['train_loss'] if maximize else record['train_loss']
-        is_best = score > best if maximize else score < best
-        best = score if is_best else best
-        save('latest.pt')
-        if is_best:
-            save('best.pt')
-        if epoch % C.SAVE_EVERY == 0:
-            save(f'checkpoint_epoch_{epoch}.pt')
-        write_history()
-        shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
-        log(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
+        if step_in_epoch == steps_per_epoch:                       # a whole epoch: validate, record, checkpoints
+            record = epoch_record(epoch, lr, time.time() - t0, sums, ds_sum, ds_n, steps_per_epoch, data, d)
+            record.update(validate(model))
+            history.epochs.append(record)
+            epoch, step_in_epoch = epoch + 1, 0
+            score = record.get(best_metric)
+            if score is None:                                     # no validation data: fall back to training loss
+                score = -record['train_loss'] if maximize else record['train_loss']
+            is_best = score > best if maximize else score < best
+            best = score if is_best else best
+            save('latest.pt')
+            if is_best:
+                save('best.pt')
+            if epoch % C.SAVE_EVERY == 0:
+                save(f'checkpoint_epoch_{epoch}.pt')
+            if d.main:
+                history.write(panels)
+            shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
+            log(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
+        else:                                                     # stopped by MAX_STEPS mid-epoch
+            save('latest.pt')
+            if d.main:
+                history.write(panels)
         if C.MAX_STEPS and global_step >= C.MAX_STEPS:
             log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             break
     return run_dir
+
+
+def epoch_record(epoch, lr, seconds, sums, ds_sum, ds_n, steps_per_epoch, data, d=LOCAL):
+    """The history row of a finished epoch: its mean training loss and parts (train_<name>) and
+    the mean loss per dataset (train_ds_<name>), averaged over ranks."""
+    record = {'epoch': epoch + 1, 'lr': lr, 'time_s': seconds,
+              **{f'train_{k}' if k != 'loss' else 'train_loss': d.average(v).item() / steps_per_epoch
+                 for k, v in sums.items()}}
+    ds_sum = d.average(ds_sum)
+    for i, ds in enumerate(data.datasets):
+        if ds_n[i] > 0:
+            record[f'train_ds_{ds.name}'] = (ds_sum[i] / ds_n[i]).item()
+    return record
 
 
 def progress(iterable, total, desc, disable=False):

@@ -46,7 +46,8 @@ def fresh_model(stage1_ckpt, text_dim=384):
 def test_outputs_exist(stage2_run, stage1_run):
     for name in ('config.yaml', 'latest.pt', 'best.pt', 'checkpoint_epoch_1.pt', 'checkpoint_epoch_2.pt',
                  'plots/overall_loss.png', 'plots/loss_components.png', 'plots/per_dataset_losses.png',
-                 'plots/zero_shot.png', 'plots/train_accuracy.png', 'plots/metrics.json'):
+                 'plots/zero_shot.png', 'plots/train_accuracy.png', 'plots/validation_loss.png',
+                 'plots/metrics.json'):
         assert (stage2_run / name).is_file() and (stage2_run / name).stat().st_size > 0, name
     for png in (stage2_run / 'plots').glob('*.png'):
         assert png.read_bytes()[:8] == PNG, png
@@ -103,10 +104,12 @@ def test_label_texts_for_step_draws_one_text_per_class():
     count = torch.tensor([1, 3, 2])
     first = torch.cumsum(count, 0) - count                            # rows 0 | 1 2 3 | 4 5
     sent = torch.arange(6.0)[:, None].expand(6, 4)                   # row r holds r
-    text = {'label_tok': torch.zeros(3, 2, 4), 'label_mask': torch.ones(3, 2, dtype=torch.bool),
-            'label_sent': torch.full((3, 4), -1.0), 'variant_tok': sent[:, None, :].expand(6, 2, 4),
-            'variant_mask': torch.ones(6, 2, dtype=torch.bool), 'variant_sent': sent,
-            'variant_count': count, 'variant_first': first}
+    names = dict(label_tok=torch.zeros(3, 2, 4), label_mask=torch.ones(3, 2, dtype=torch.bool),
+                 label_sent=torch.full((3, 4), -1.0), label_sim=torch.eye(3), channel_table=torch.zeros(1, 4),
+                 reverse_partner=torch.full((3,), -1))
+    text = s2.Texts(**names, variant_tok=sent[:, None, :].expand(6, 2, 4),
+                    variant_mask=torch.ones(6, 2, dtype=torch.bool), variant_sent=sent, variant_count=count,
+                    variant_first=first)
     seen = set()
     for seed in range(60):
         tok, mask, chosen = s2.label_texts_for_step(text, torch.Generator().manual_seed(seed))
@@ -117,8 +120,8 @@ def test_label_texts_for_step_draws_one_text_per_class():
     assert seen == set(range(6))                                      # every text gets drawn
     again = s2.label_texts_for_step(text, torch.Generator().manual_seed(3))[2]
     assert torch.equal(again, s2.label_texts_for_step(text, torch.Generator().manual_seed(3))[2])
-    names_only = {k: v for k, v in text.items() if not k.startswith('variant')}
-    assert s2.label_texts_for_step(names_only, torch.Generator())[2] is text['label_sent']
+    names_only = s2.Texts(**names)
+    assert s2.label_texts_for_step(names_only, torch.Generator())[2] is names_only.label_sent
 
 
 def test_unknown_label_texts_mode_is_refused(stage1_run, empty_data_root, text_model_once, tmp_path):
