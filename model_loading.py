@@ -171,28 +171,36 @@ def channel_table_for(texts, text_model, device):
 # ----------------------------------------------------------------------------- raw windows
 
 def _raw_data(checkpoint, X, channels, rate_hz):
-    """Wrap raw windows (N, T, C) as a one-dataset HARData (all windows in 'test') with the
-    checkpoint's window settings, going through the same converter as a user's .npz."""
-    import atexit
-    import shutil
-    import tempfile
-    from datasets.format import PreparedDataset
+    """Wrap raw windows (N, T, C) as a one-dataset HARData held in memory (each window one
+    segment, all in 'test') with the checkpoint's window settings. Channel descriptions and
+    units are read as for a user's .npz (datasets.user_npz.parse_channels); NaN gaps are
+    interpolated, a channel that is NaN throughout is refused."""
+    from datasets.format import ConversionError, PreparedDataset, interpolate_nans
     from datasets.loader import HARData
-    from datasets.user_npz import convert_npz
+    from datasets.user_npz import parse_channels
     C = checkpoint['config']
     X = np.asarray(X, np.float32)
-    dead = np.flatnonzero(np.isnan(X).all(1).any(1)) if X.ndim == 3 and X.shape[1] else []
-    if len(dead):                        # the converter would drop them and shift every later window
+    if X.ndim != 3 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f'X must be a non-empty (N, T, C) array of windows, got shape {X.shape}')
+    if len(channels) != X.shape[2]:
+        raise ValueError(f'{len(channels)} channel descriptions for the {X.shape[2]} channels of X')
+    if not np.isfinite(rate_hz) or rate_hz <= 0:
+        raise ValueError(f'rate_hz must be a positive number, got {rate_hz}')
+    dead = np.flatnonzero(np.isnan(X).all(1).any(1))
+    if len(dead):
         raise ValueError(f'windows {dead[:10].tolist()}: a channel is NaN throughout; drop or fill them first')
-    tmp = Path(tempfile.mkdtemp(prefix='har_windows_'))
-    atexit.register(shutil.rmtree, tmp, True)                       # removed when the process ends
-    np.savez(tmp / 'windows.npz', X=X, y=np.array(['unlabelled'] * len(X)),
-             sampling_rate_hz=float(rate_hz), channels=np.array(list(channels)))
-    convert_npz(tmp / 'windows.npz', tmp, 'windows', float(rate_hz))
-    ds = PreparedDataset(tmp / 'windows')
+    try:
+        layout, scale, _ = parse_channels([str(c) for c in channels], 'channels')
+    except ConversionError as e:
+        raise ValueError(str(e)) from None
+    N, T, _ = X.shape
+    signals = np.concatenate([interpolate_nans(w)[0] for w in X]) * scale               # (N * T, C)
+    segments = np.stack([np.arange(N) * T, np.full(N, T), np.zeros(N), np.zeros(N), np.zeros(N)], 1)
+    ds = PreparedDataset.from_arrays('windows', signals, segments, [('unlabelled', 'unlabelled')], [layout],
+                                     ['unknown'], rate_hz)
     patch_s = checkpoint['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
     return HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'], min_window_s=patch_s,
-                   subjects_override={'windows': {'train': [], 'val': [], 'test': list(range(len(ds.subjects)))}})
+                   subjects_override={'windows': {'train': [], 'val': [], 'test': [0]}})
 
 
 @torch.no_grad()

@@ -314,7 +314,8 @@ class PreparedWriter:
 # ---------------------------------------------------------------------------- reading
 
 class PreparedDataset:
-    """Read side of the format: metadata in memory, signals memory-mapped (never loaded whole)."""
+    """Read side of the format: metadata in memory, signals memory-mapped (never loaded whole).
+    `PreparedDataset.from_arrays` serves windows held in memory the same way (no files)."""
 
     def __init__(self, path):
         path = Path(path)
@@ -337,6 +338,21 @@ class PreparedDataset:
         self.layouts = [[Channel(**{k: c[k] for k in ('sensor', 'axis', 'unit', 'placement', 'device', 'gravity')})
                          for c in l] for l in self.meta['layouts']]
 
+    @classmethod
+    def from_arrays(cls, name, signals, segments, labels, layouts, subjects, rate_hz):
+        """A dataset over arrays in memory, read like a prepared folder: signals (n, C) float32 in
+        standard units, segments (S, 5) (columns Seg), labels [(name, description)], layouts
+        [[Channel]], subjects [str]."""
+        ds = cls.__new__(cls)
+        ds.path, ds.name, ds.rate_hz = Path(f'<memory>/{name}'), name, float(rate_hz)
+        ds.signals = np.ascontiguousarray(signals, np.float32)
+        ds.segments = np.asarray(segments, np.int64)
+        ds.labels, ds.subjects, ds.layouts = [n for n, _ in labels], list(subjects), [list(l) for l in layouts]
+        ds.meta = {'format_version': FORMAT_VERSION, 'name': name, 'rate_hz': ds.rate_hz,
+                   'n_samples': len(ds.signals), 'n_channels': ds.signals.shape[1],
+                   'labels': [{'name': n, 'description': d} for n, d in labels], 'subjects': ds.subjects}
+        return ds
+
     def read_windows(self, starts, lengths, width):
         """Windows of `width` rows from `starts`, rows past each `length` repeating its last real
         row. -> (n, width, C) float32. Reads with pread into the batch array rather than
@@ -344,11 +360,13 @@ class PreparedDataset:
         memory stays flat however large the dataset is."""
         C = self.meta['n_channels']
         out = np.empty((len(starts), width, C), np.float32)
-        fd = self._file()
+        in_memory = not isinstance(self.signals, np.memmap)
+        fd = None if in_memory else self._file()
         for k, (start, n) in enumerate(zip(np.asarray(starts).tolist(), np.asarray(lengths).tolist())):
             n = min(n, width)
-            got = os.preadv(fd, [out[k, :n]], start * 4 * C)
-            if got != n * 4 * C:
+            if in_memory:
+                out[k, :n] = self.signals[start:start + n]
+            elif os.preadv(fd, [out[k, :n]], start * 4 * C) != n * 4 * C:
                 raise OSError(f'{self.path / "signals.bin"}: short read at sample {start} (file truncated?)')
             out[k, n:] = out[k, n - 1]
         return out

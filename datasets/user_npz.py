@@ -169,19 +169,15 @@ def validate(path, data):
     return X, y, float(rate.ravel()[0]), [str(t) for t in channels], subjects
 
 
-def convert_npz(npz_path, out_root, name, rate_hz=50.0):
-    """Convert a user's .npz (see the module docstring) into `out_root/name`."""
-    path = Path(npz_path)
-    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', str(name)):
-        raise ConversionError(f'dataset name "{name}": use letters, digits, "_", "-" or "."')
-    data = load(path)
-    X, y, rate, descriptions, subjects = validate(path, data)
+def parse_channels(descriptions, where):
+    """Channel descriptions (C,) -> Channels (C,), factors to standard units (C,) float32, and
+    notes on the conversions. Errors name `where`, the channel and the accepted forms."""
     channels, factors, notes = [], [], []
     for c, text in enumerate(descriptions):
         try:
             channel, factor = parse_channel(text)
         except ValueError as e:
-            raise ConversionError(f'{path}: channels[{c}] "{text}": {e}; {ACCEPTED}') from None
+            raise ConversionError(f'{where}: channels[{c}] "{text}": {e}; {ACCEPTED}') from None
         if factor != 1.0:
             notes.append(f'channels[{c}] "{text}": converted to {channel.unit} (x {factor:.6g})')
         channels.append(channel)
@@ -189,8 +185,19 @@ def convert_npz(npz_path, out_root, name, rate_hz=50.0):
     names = [ch.name for ch in channels]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ConversionError(f'{path}: channels: several channels describe the same sensor axis '
+        raise ConversionError(f'{where}: channels: several channels describe the same sensor axis '
                               f'{dup}; add a placement word to tell them apart')
+    return channels, np.asarray(factors, np.float32), notes
+
+
+def convert_npz(npz_path, out_root, name, rate_hz=50.0):
+    """Convert a user's .npz (see the module docstring) into `out_root/name`."""
+    path = Path(npz_path)
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', str(name)):
+        raise ConversionError(f'dataset name "{name}": use letters, digits, "_", "-" or "."')
+    data = load(path)
+    X, y, rate, descriptions, subjects = validate(path, data)
+    channels, scale, notes = parse_channels(descriptions, path)
     texts = [label_text(v) for v in y]
     vocabulary = sorted(set(texts))
     index = {t: i for i, t in enumerate(vocabulary)}
@@ -199,7 +206,6 @@ def convert_npz(npz_path, out_root, name, rate_hz=50.0):
         subjects = ['unknown'] * len(X)
     source = {'title': f'user dataset {name}', 'url': '', 'licence': 'unknown (user data)',
               'citation': '', 'file': path.name, 'notes': notes}
-    scale = np.asarray(factors, np.float32)
     with PreparedWriter(out_root, name, [(t, t) for t in vocabulary], [channels], source, rate_hz) as w:
         for i, window in enumerate(X):
             if np.isnan(window).all(0).any():

@@ -236,3 +236,27 @@ def test_rotation_averaging_is_the_normalised_mean_over_the_rotated_views(stage2
     assert e3.shape == e1.shape and not torch.allclose(e1, e3, atol=1e-3)
     with pytest.raises(ValueError, match="ROTATION='none'"):
         embed_windows(model, {**ck, 'config': {**ck['config'], 'ROTATION': 'none'}}, X, CHANNELS, 50, views=3)
+
+
+def test_windows_in_memory_embed_as_their_prepared_copy(stage2_loaded, tmp_path, monkeypatch):
+    """embed_windows wraps the arrays in memory (no temporary .npz or prepared folder), and gets
+    the embeddings the same windows get once converted by `python -m datasets.prepare --npz`."""
+    import tempfile
+    from datasets.format import PreparedDataset
+    from datasets.loader import HARData
+    from datasets.user_npz import convert_npz
+    from model_loading import channel_table_for, embed_split, embed_windows
+    model, ck, _ = stage2_loaded
+    X = np.random.default_rng(3).normal(size=(3, 200, 6)).astype(np.float32)
+    channels = ['acc_x (g)', 'acc_y (g)', 'acc_z (g)', 'gyro_x (deg/s)', 'gyro_y (deg/s)', 'gyro_z (deg/s)']
+    np.savez(tmp_path / 'w.npz', X=X, y=np.array(['a'] * 3), sampling_rate_hz=50.0, channels=np.array(channels))
+    convert_npz(tmp_path / 'w.npz', tmp_path, 'w', 50.0)
+    data = HARData([PreparedDataset(tmp_path / 'w')], 4.0, 50.0, 4.0, 0.4,
+                   subjects_override={'w': {'train': [], 'val': [], 'test': [0]}})
+    on_disk = embed_split(model, data, 'test', channel_table_for(data.channel_texts, 'all-MiniLM-L6-v2', 'cpu'), 'cpu')[0]
+
+    def nothing_on_disk(*args, **kwargs):
+        raise AssertionError('embed_windows wrote a temporary file')
+    monkeypatch.setattr(tempfile, 'mkdtemp', nothing_on_disk)
+    monkeypatch.setattr(np, 'savez', nothing_on_disk)
+    assert torch.allclose(embed_windows(model, ck, X, channels, 50), on_disk, atol=1e-6)
