@@ -128,7 +128,6 @@ def run_once(args, seed):
     """Train the CNN with one seed and score it zero-shot -> result dict."""
     torch.manual_seed(seed)
     t0 = time.time()
-
     train = HARData(open_datasets(args.train.split(','), args.data_root), args.window, args.rate,
                     hop_s=args.window / 2, seed=seed, labelled_only=True)
     ev_ds = open_datasets([args.eval], args.data_root)
@@ -146,14 +145,9 @@ def run_once(args, seed):
     text = TextEmbedder()
     label_emb = text.sentences(train.label_names)                       # (L, E) frozen
     eval_emb = text.sentences(ev.label_names)
-
     n_ch = max(d.meta['n_channels'] for d in train.datasets + ev.datasets)
     halves = 2 if args.input_frame == 'hybrid' else 1                   # hybrid: recorded + invariant channels
     model = CNN(halves * n_ch, label_emb.shape[1])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_idx = np.arange(len(train.windows['train']))
-    g = torch.Generator().manual_seed(seed)
-    partner = torch.tensor(A.reversal_partners(train.label_names))    # (L,) -1: no time-reversed class
 
     def pad(x):                                                         # each half to n_ch channels
         return torch.cat([F.pad(h, (0, n_ch - h.shape[2])) for h in x.chunk(halves, 2)], 2)
@@ -161,6 +155,35 @@ def run_once(args, seed):
     def frame(b):
         return A.input_frame(b['x'], b['length'], b['triads'], args.input_frame, args.rate)
 
+    train_cnn(model, train, label_emb, frame, pad, args, seed)
+    m, mt = score(model, ev, eval_emb, frame, pad, args)
+    cm = np.array(m['confusion'])
+    protocol = f'seen: held-out subjects {train.split_subjects["test"][name]}, not zero-shot' if seen else 'zero-shot'
+    res = {'recipe': {**{k: v for k, v in vars(args).items() if k not in ('seeds', 'out')}, 'seed': seed},
+           'protocol': protocol, 'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': m['n'],
+           'labels': ev.label_names, 'per_class_f1': dict(zip(ev.label_names, m['per_class_f1'])),
+           'per_class_recall': {l: f'{cm[i, i]}/{cm[i].sum()}' for i, l in enumerate(ev.label_names) if cm[i].sum()},
+           'confusion': m['confusion'], 'seconds': time.time() - t0}
+    print(f'baseline CNN ({args.rotation} rotation, {args.input_frame} frame) on {args.eval} ({protocol}): '
+          f'accuracy {m["accuracy"]:.3f}, macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows, seed {seed} '
+          f'({time.time() - t0:.0f} s)')
+    if mt is not None:
+        res['tta'] = {'views': args.tta_rotations, 'accuracy': mt['accuracy'], 'macro_f1': mt['macro_f1'],
+                      'per_class_f1': dict(zip(ev.label_names, mt['per_class_f1'])), 'confusion': mt['confusion']}
+        print(f'  with test-time rotation averaging over {args.tta_rotations} views: accuracy {mt["accuracy"]:.3f}, '
+              f'macro-F1 {mt["macro_f1"]:.3f}')
+    if seen:
+        print('  correct / windows per class: ' + ', '.join(f'{l} {v}' for l, v in res['per_class_recall'].items()))
+    return res
+
+
+def train_cnn(model, train, label_emb, frame, pad, args, seed):
+    """Adam, batches of 64 in a fresh order per epoch, cross-entropy over cosine / 0.1 against the
+    frozen label-name embeddings (L, E); rotation and time reversal as the options say."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_idx = np.arange(len(train.windows['train']))
+    g = torch.Generator().manual_seed(seed)
+    partner = torch.tensor(A.reversal_partners(train.label_names))    # (L,) -1: no time-reversed class
     for epoch in range(args.epochs):
         model.train()
         order = np.random.default_rng([seed, epoch]).permutation(train_idx)
@@ -176,39 +199,26 @@ def run_once(args, seed):
             opt.step()
         print(f'epoch {epoch + 1}/{args.epochs} loss {loss.item():.3f}')
 
+
+@torch.no_grad()
+def score(model, ev, eval_emb, frame, pad, args):
+    """Zero-shot of the trained CNN on the evaluation windows against their label names (L, E):
+    metrics, and with --tta_rotations > 1 the metrics with rotation averaging (else None)."""
     model.eval()
     preds, tta_preds, ys = [], [], []
     rows = np.arange(len(ev.windows['test']))
-    with torch.no_grad():
-        for i in range(0, len(rows), 512):
-            b = {k: torch.from_numpy(v) for k, v in ev.read_batch('test', rows[i:i + 512]).items()}
-            x = frame(b)
-            preds.append((model(pad(x), b['length']) @ eval_emb.T).argmax(-1).numpy())
-            if args.tta_rotations > 1:                                  # view 0 is x itself
-                views = A.rotation_views(x, b['length'], b['triads'], args.tta_rotations, args.rotation)
-                emb = F.normalize(sum(model(pad(v), b['length']) for v in views), dim=-1)
-                tta_preds.append((emb @ eval_emb.T).argmax(-1).numpy())
-            ys.append(b['label'].numpy())
-    m = classification_metrics(np.concatenate(ys), np.concatenate(preds), len(ev.label_names))
-    cm = np.array(m['confusion'])
-    protocol = f'seen: held-out subjects {train.split_subjects["test"][name]}, not zero-shot' if seen else 'zero-shot'
-    res = {'recipe': {**{k: v for k, v in vars(args).items() if k not in ('seeds', 'out')}, 'seed': seed},
-           'protocol': protocol, 'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': m['n'],
-           'labels': ev.label_names, 'per_class_f1': dict(zip(ev.label_names, m['per_class_f1'])),
-           'per_class_recall': {l: f'{cm[i, i]}/{cm[i].sum()}' for i, l in enumerate(ev.label_names) if cm[i].sum()},
-           'confusion': m['confusion'], 'seconds': time.time() - t0}
-    print(f'baseline CNN ({args.rotation} rotation, {args.input_frame} frame) on {args.eval} ({protocol}): '
-          f'accuracy {m["accuracy"]:.3f}, macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows, seed {seed} '
-          f'({time.time() - t0:.0f} s)')
-    if tta_preds:
-        mt = classification_metrics(np.concatenate(ys), np.concatenate(tta_preds), len(ev.label_names))
-        res['tta'] = {'views': args.tta_rotations, 'accuracy': mt['accuracy'], 'macro_f1': mt['macro_f1'],
-                      'per_class_f1': dict(zip(ev.label_names, mt['per_class_f1'])), 'confusion': mt['confusion']}
-        print(f'  with test-time rotation averaging over {args.tta_rotations} views: accuracy {mt["accuracy"]:.3f}, '
-              f'macro-F1 {mt["macro_f1"]:.3f}')
-    if seen:
-        print('  correct / windows per class: ' + ', '.join(f'{l} {v}' for l, v in res['per_class_recall'].items()))
-    return res
+    for i in range(0, len(rows), 512):
+        b = {k: torch.from_numpy(v) for k, v in ev.read_batch('test', rows[i:i + 512]).items()}
+        x = frame(b)
+        preds.append((model(pad(x), b['length']) @ eval_emb.T).argmax(-1).numpy())
+        if args.tta_rotations > 1:                                      # view 0 is x itself
+            views = A.rotation_views(x, b['length'], b['triads'], args.tta_rotations, args.rotation)
+            emb = F.normalize(sum(model(pad(v), b['length']) for v in views), dim=-1)
+            tta_preds.append((emb @ eval_emb.T).argmax(-1).numpy())
+        ys.append(b['label'].numpy())
+    y, n = np.concatenate(ys), len(ev.label_names)
+    m = classification_metrics(y, np.concatenate(preds), n)
+    return m, (classification_metrics(y, np.concatenate(tta_preds), n) if tta_preds else None)
 
 
 if __name__ == '__main__':

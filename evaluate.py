@@ -239,29 +239,38 @@ def probes(emb, y, subjects, n_classes, shots, repeats, seed):
 
 # ----------------------------------------------------------------------------- main
 
-def main(argv=None):
-    args = parse_args(argv)
+def load_for_eval(args):
+    """The checkpoint (args.checkpoint, default the newest Stage 2 best.pt), its model on the
+    device (random weights of the same shape with --random-init) and the rotation of test-time
+    averaging. -> path, checkpoint, model, rotation"""
     ck_path = args.checkpoint or find_latest('training_output/semantic_alignment')
     if ck_path is None:
         raise SystemExit('error: no checkpoint given and none found under training_output/semantic_alignment; '
                          'train one (README) or pass a path')
     ckpt = load_checkpoint(ck_path, [STAGE1, STAGE2])
-    device = torch.device(args.device)
     torch.manual_seed(args.seed)
     model = build_model(ckpt)
     if not args.random_init:                                          # else: fresh weights, same shape
         model.load_state_dict(ckpt['model'])
-    model.to(device).eval()
-    C = ckpt['config']
+    model.to(torch.device(args.device)).eval()
     try:
         rotation = tta_rotation(ckpt, args.tta_rotations)
     except ValueError as e:
         raise SystemExit(f'error: --tta_rotations {args.tta_rotations} with {ck_path}: {e}') from None
-    ds, is_npz = open_eval_dataset(args.data, args.data_root)
-    if np.all(ds.segments[:, Seg.LABEL] < 0):
-        raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
+    return ck_path, ckpt, model, rotation
 
-    # ---- leakage check: was this dataset used in training?
+
+def patch_seconds(ckpt):
+    """The shortest window a checkpoint can embed: one patch, in seconds."""
+    return ckpt['encoder_config']['patch_size'] / ckpt['config']['SAMPLING_RATE_HZ']
+
+
+def eval_windows(ckpt, ds, is_npz, args):
+    """The windows to evaluate, honestly: a dataset the checkpoint was trained on is refused
+    unless --allow-seen, which keeps its held-out subjects only. Windows at the checkpoint's
+    length and rate, non-overlapping, from segments of at least --min_window_s (one patch by
+    default), of --layout only if given. -> HARData (all in 'test'), subject indices, protocol"""
+    C = ckpt['config']
     seen = trained_on(ckpt)
     held_subjects = None
     if ds.name in seen and not is_npz:
@@ -279,7 +288,7 @@ def main(argv=None):
         protocol += f'; test-time rotation averaging over {args.tta_rotations} views'
 
     every = held_subjects if held_subjects is not None else list(range(len(ds.subjects)))
-    patch_s = ckpt['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
+    patch_s = patch_seconds(ckpt)
     if args.min_window_s is not None and args.min_window_s < patch_s:
         raise SystemExit(f'error: --min_window_s {args.min_window_s} is shorter than one patch ({patch_s:g} s)')
     data = HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'],
@@ -291,15 +300,84 @@ def main(argv=None):
         data.windows['test'] = data.windows['test'][data.windows['test'][:, Win.LAYOUT] == args.layout]
         ch = ds.layouts[args.layout][0]
         print(f'layout {args.layout} only: {ch.device} on the {ch.placement}')
-    n_win = len(data.windows['test'])
-    if n_win == 0:
-        raise SystemExit(f'error: {ds.path}: no labelled window of at least {patch_s:g} s to evaluate')
-    print(f'checkpoint: {ck_path} ({ckpt["kind"]}), trained on {sorted(seen) or "?"}')
-    print(f'data: {ds.name} ({ds.path}), {n_win} windows, {len(every)} subjects; protocol: {protocol}')
+    if len(data.windows['test']) == 0:
+        raise SystemExit(f'error: {ds.path}: no labelled window of at least {args.min_window_s or patch_s:g} s '
+                         f'to evaluate')
+    return data, every, protocol
+
+
+def zero_shot_report(model, ckpt, emb, y, subj, texts, device, args):
+    """Zero-shot of embeddings emb (N, E) with classes y (N,) (indices into `texts`) against the
+    label texts: accuracy, macro-F1, per class, confusion, chance, bootstrap interval over
+    subjects, the label space and the windows scored against the training labels."""
+    bank = load_label_bank(ckpt, device)
+    if args.random_init:
+        bank.module = model.label_bank
+    protos = bank.prototypes(texts)
+    train_texts = ckpt['data']['label_names']
+    emb = emb.to(device)
+    pred, _ = predict(emb, protos, bank.combine, bank.proto_temperature)
+    m = classification_metrics(y, pred, len(texts))
+    counts = np.bincount(y, minlength=len(texts))
+    zs = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': int(len(y)), 'labels': texts,
+          'per_class_f1': {t: f for t, f in zip(texts, m['per_class_f1'])}, 'confusion': m['confusion'],
+          'support': {t: int(c) for t, c in zip(texts, counts)},
+          'chance': {'accuracy_uniform': 1 / len(texts), 'accuracy_majority': float(counts.max() / counts.sum())},
+          'unseen_labels': [t for t in texts if t not in train_texts]}
+    if args.bootstrap:
+        zs['ci95'] = bootstrap_by_subject(y, pred, subj, len(texts), args.bootstrap, args.seed)
+    train_protos = bank.prototypes(train_texts)
+    zs['label_space'] = label_space(protos, texts, train_protos, train_texts)
+    pred_train, _ = predict(emb, train_protos, bank.combine, bank.proto_temperature)
+    zs['as_training_labels'] = as_training_labels(y, pred_train, texts, train_texts)
+    return zs
+
+
+def print_summary(results):
+    """The results table, the zero-shot interval and the label-space lines, as printed at the end."""
+    rows = [('', 'accuracy', 'macro-F1')]
+    zs = results.get('zero_shot')
+    if zs:
+        rows += [('zero-shot', zs['accuracy'], zs['macro_f1']), ('chance (uniform)', 1 / len(zs['labels']), None)]
+    if 'linear_probe' in results:
+        rows.append(('linear probe', results['linear_probe']['accuracy'], results['linear_probe']['macro_f1']))
+        for k, v in results['few_shot'].items():
+            rows.append((f'{k}-shot (mean of {v["repeats"]})', v['accuracy'], v['macro_f1']))
+    print(f'\n{results["data"]["name"]}: {results["protocol"]}')
+    for name, a, f1 in rows:
+        fmt = lambda v: f'{v:>9.3f}' if isinstance(v, float) else f'{v or "":>9}'   # noqa: E731
+        print(f'  {name:<24}{fmt(a)}{fmt(f1)}')
+    if not zs:
+        return
+    if zs.get('ci95'):
+        ci = zs['ci95']
+        print(f'  zero-shot 95% CI over subjects: accuracy {ci["accuracy"][0]:.3f}-{ci["accuracy"][1]:.3f}, '
+              f'macro-F1 {ci["macro_f1"][0]:.3f}-{ci["macro_f1"][1]:.3f}')
+    ls = zs['label_space']
+    print('  nearest training label of each evaluated label (prototype cosine; results.json: label_space, '
+          'as_training_labels):')
+    print('    ' + ', '.join(f'{t} -> {n[0][0]} {n[0][1]:.2f}' for t, n in ls['nearest_training'].items()))
+    print('  nearest evaluated label of each training label (label_space.training_as_evaluated):')
+    print('    ' + ', '.join(f'{t} -> {e} {c:.2f}' for t, (e, c) in ls['training_as_evaluated'].items()))
+    for a, b, c in ls['near_duplicates']:
+        print(f'  warning: labels {a!r} and {b!r} have prototype cosine {c:.2f} (>= {NEAR_DUPLICATE}): '
+              f'zero-shot cannot tell them apart reliably')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ck_path, ckpt, model, rotation = load_for_eval(args)
+    device = torch.device(args.device)
+    ds, is_npz = open_eval_dataset(args.data, args.data_root)
+    if np.all(ds.segments[:, Seg.LABEL] < 0):
+        raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
+    data, every, protocol = eval_windows(ckpt, ds, is_npz, args)
+    print(f'checkpoint: {ck_path} ({ckpt["kind"]}), trained on {sorted(trained_on(ckpt)) or "?"}')
+    print(f'data: {ds.name} ({ds.path}), {len(data.windows["test"])} windows, {len(every)} subjects; '
+          f'protocol: {protocol}')
 
     # ---- embeddings (one per model window; .npz windows: averaged per source window)
-    text_model = text_model_of(ckpt)
-    table = channel_table_for(data.channel_texts, text_model, device)
+    table = channel_table_for(data.channel_texts, text_model_of(ckpt), device)
     if args.tta_rotations > 1:
         print(f'test-time rotation averaging: {args.tta_rotations} views per window ({rotation})')
     emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True,
@@ -308,79 +386,29 @@ def main(argv=None):
         emb, _, first = average_per_segment(emb, data)
         y, subj = y[first], subj[first]
 
-    results = {'checkpoint': str(ck_path), 'kind': ckpt['kind'], 'trained_on': seen, 'protocol': protocol,
+    results = {'checkpoint': str(ck_path), 'kind': ckpt['kind'], 'trained_on': trained_on(ckpt), 'protocol': protocol,
                'data': {'name': ds.name, 'path': str(ds.path), 'subjects': [ds.subjects[i] for i in every],
-                        'layout': args.layout,
-                        'n_windows': int(len(y)), 'window_seconds': C['WINDOW_SECONDS'],
-                        'min_window_seconds': args.min_window_s or patch_s},
-               'tta_rotations': args.tta_rotations,
-               'random_init': bool(args.random_init)}
-    out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{"" if args.layout is None else f"_layout{args.layout}"}{"_random" if args.random_init else ""}'
+                        'layout': args.layout, 'n_windows': int(len(y)), 'window_seconds': ckpt['config']['WINDOW_SECONDS'],
+                        'min_window_seconds': args.min_window_s or patch_seconds(ckpt)},
+               'tta_rotations': args.tta_rotations, 'random_init': bool(args.random_init)}
+    suffix = ('' if args.layout is None else f'_layout{args.layout}') + ('_random' if args.random_init else '')
+    out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{suffix}'
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    # ---- zero-shot
-    data_labels = data.label_names
-    texts, to_text = resolve_labels(data_labels, args.labels)
-    y_text = to_text[y]
-    rows = [('', 'accuracy', 'macro-F1')]
+    texts, to_text = resolve_labels(data.label_names, args.labels)
     if ckpt['kind'] == STAGE1:
         print('Stage 1 checkpoint: not aligned with text, so no zero-shot result (probes only)')
     else:
-        bank = load_label_bank(ckpt, device)
-        if args.random_init:
-            bank.module = model.label_bank
-        protos = bank.prototypes(texts)
-        train_texts = ckpt['data']['label_names']
-        emb_d = emb.to(device)
-        pred, _ = predict(emb_d, protos, bank.combine, bank.proto_temperature)
-        m = classification_metrics(y_text, pred, len(texts))
-        counts = np.bincount(y_text, minlength=len(texts))
-        zs = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_windows': int(len(y)), 'labels': texts,
-              'per_class_f1': {t: f for t, f in zip(texts, m['per_class_f1'])}, 'confusion': m['confusion'],
-              'support': {t: int(c) for t, c in zip(texts, counts)},
-              'chance': {'accuracy_uniform': 1 / len(texts), 'accuracy_majority': float(counts.max() / counts.sum())},
-              'unseen_labels': [t for t in texts if t not in train_texts]}
-        if args.bootstrap:
-            zs['ci95'] = bootstrap_by_subject(y_text, pred, subj, len(texts), args.bootstrap, args.seed)
-        train_protos = bank.prototypes(train_texts)
-        zs['label_space'] = label_space(protos, texts, train_protos, train_texts)
-        pred_train, _ = predict(emb_d, train_protos, bank.combine, bank.proto_temperature)
-        zs['as_training_labels'] = as_training_labels(y_text, pred_train, texts, train_texts)
-        results['zero_shot'] = zs
-        plot_confusion(m['confusion'], texts, out_dir / 'confusion_zero_shot.png',
-                       f'Zero-shot on {ds.name}: acc {m["accuracy"]:.2f}, macro-F1 {m["macro_f1"]:.2f}')
-        rows.append(('zero-shot', m['accuracy'], m['macro_f1']))
-        rows.append(('chance (uniform)', 1 / len(texts), None))
-
-    # ---- probes
+        zs = results['zero_shot'] = zero_shot_report(model, ckpt, emb, to_text[y], subj, texts, device, args)
+        plot_confusion(zs['confusion'], texts, out_dir / 'confusion_zero_shot.png',
+                       f'Zero-shot on {ds.name}: acc {zs["accuracy"]:.2f}, macro-F1 {zs["macro_f1"]:.2f}')
     if not args.no_probe:
         shots = [int(k) for k in args.shots.split(',') if k]
-        pr = probes(emb, y, subj, len(data_labels), shots, args.repeats, args.seed)
-        results.update(pr)
-        rows.append(('linear probe', pr['linear_probe']['accuracy'], pr['linear_probe']['macro_f1']))
-        for k, v in pr['few_shot'].items():
-            rows.append((f'{k}-shot (mean of {v["repeats"]})', v['accuracy'], v['macro_f1']))
+        results.update(probes(emb, y, subj, len(data.label_names), shots, args.repeats, args.seed))
 
     with open(out_dir / 'results.json', 'w') as f:
         json.dump(results, f, indent=1)
-    print(f'\n{ds.name}: {protocol}')
-    for name, a, f1 in rows:
-        fmt = lambda v: f'{v:>9.3f}' if isinstance(v, float) else f'{v or "":>9}'
-        print(f'  {name:<24}{fmt(a)}{fmt(f1)}')
-    if 'zero_shot' in results and results['zero_shot'].get('ci95'):
-        ci = results['zero_shot']['ci95']
-        print(f'  zero-shot 95% CI over subjects: accuracy {ci["accuracy"][0]:.3f}-{ci["accuracy"][1]:.3f}, '
-              f'macro-F1 {ci["macro_f1"][0]:.3f}-{ci["macro_f1"][1]:.3f}')
-    if 'zero_shot' in results:
-        ls = results['zero_shot']['label_space']
-        print('  nearest training label of each evaluated label (prototype cosine; results.json: label_space, '
-              'as_training_labels):')
-        print('    ' + ', '.join(f'{t} -> {n[0][0]} {n[0][1]:.2f}' for t, n in ls['nearest_training'].items()))
-        print('  nearest evaluated label of each training label (label_space.training_as_evaluated):')
-        print('    ' + ', '.join(f'{t} -> {e} {c:.2f}' for t, (e, c) in ls['training_as_evaluated'].items()))
-        for a, b, c in ls['near_duplicates']:
-            print(f'  warning: labels {a!r} and {b!r} have prototype cosine {c:.2f} (>= {NEAR_DUPLICATE}): '
-                  f'zero-shot cannot tell them apart reliably')
+    print_summary(results)
     print(f'results: {out_dir / "results.json"}')
     return results
 
