@@ -270,7 +270,7 @@ def eval_windows(ckpt, ds, is_npz, args):
     unless --allow-seen, which keeps its held-out subjects only. Windows at the checkpoint's
     length and rate, non-overlapping, from segments of at least --min_window_s (one patch by
     default), of --layout only if given. -> HARData (all in 'test'), subject indices, protocol"""
-    C = ckpt['config']
+    cfg = ckpt['config']
     seen = trained_on(ckpt)
     held_subjects = None
     if ds.name in seen and not is_npz:
@@ -291,7 +291,7 @@ def eval_windows(ckpt, ds, is_npz, args):
     patch_s = patch_seconds(ckpt)
     if args.min_window_s is not None and args.min_window_s < patch_s:
         raise SystemExit(f'error: --min_window_s {args.min_window_s} is shorter than one patch ({patch_s:g} s)')
-    data = HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'],
+    data = HARData([ds], cfg['WINDOW_SECONDS'], cfg['SAMPLING_RATE_HZ'], hop_s=cfg['WINDOW_SECONDS'],
                    min_window_s=args.min_window_s or patch_s, labelled_only=True,
                    subjects_override={ds.name: {'train': [], 'val': [], 'test': every}})
     if args.layout is not None:

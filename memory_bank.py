@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 
-class MomentumMemoryBank(nn.Module):
+class MemoryBank(nn.Module):
     def __init__(self, size=256, dim=384):
         super().__init__()
         self.size = size

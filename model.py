@@ -210,13 +210,12 @@ class LearnableLabelBank(nn.Module):
 
     Each of K learned queries attends over the text's tokens; the pooled vector, projected,
     is added to the text's sentence embedding and normalised. Works for any label text, so
-    zero-shot classes never seen in training get prototypes too. learned=False (ablation):
-    every prototype is the normalised sentence embedding itself, as in the naive reference.
+    zero-shot classes never seen in training get prototypes too.
     tokens (L, N, E), token_mask (L, N), sentence (L, E) -> prototypes (L, K, E)"""
 
-    def __init__(self, text_dim=384, num_prototypes=3, heads=4, learned=True):
+    def __init__(self, text_dim=384, num_prototypes=3, heads=4):
         super().__init__()
-        self.heads, self.K, self.learned = heads, num_prototypes, learned
+        self.heads, self.K = heads, num_prototypes
         self.queries = nn.Parameter(torch.randn(num_prototypes, text_dim) * 0.02)
         self.norm = nn.LayerNorm(text_dim)
         self.kv = nn.Linear(text_dim, 2 * text_dim)
@@ -226,14 +225,25 @@ class LearnableLabelBank(nn.Module):
 
     def forward(self, tokens, token_mask, sentence):
         L, N, E = tokens.shape
-        if not self.learned:
-            return F.normalize(sentence, dim=-1)[:, None, :].expand(L, self.K, E)
         H = self.heads
         k, v = self.kv(self.norm(tokens)).view(L, N, 2, H, E // H).permute(2, 0, 3, 1, 4)   # (L, H, N, E/H)
         q = self.queries.view(1, self.K, H, E // H).transpose(1, 2).expand(L, H, self.K, E // H)
         pooled = F.scaled_dot_product_attention(q, k, v, attn_mask=token_mask[:, None, None, :])  # (L, H, K, E/H)
         pooled = pooled.transpose(1, 2).reshape(L, self.K, E)
         return F.normalize(sentence[:, None, :] + self.out(pooled), dim=-1)
+
+
+class FrozenLabelBank(nn.Module):
+    """The ablation of LearnableLabelBank: nothing is trained, every one of the K prototypes is
+    the normalised sentence embedding itself, as in the naive reference.
+    tokens (L, N, E), token_mask (L, N), sentence (L, E) -> prototypes (L, K, E)"""
+
+    def __init__(self, num_prototypes=3):
+        super().__init__()
+        self.K = num_prototypes
+
+    def forward(self, tokens, token_mask, sentence):
+        return F.normalize(sentence, dim=-1)[:, None, :].expand(len(sentence), self.K, sentence.shape[-1])
 
 
 class SemanticAlignmentModel(nn.Module):
@@ -244,7 +254,7 @@ class SemanticAlignmentModel(nn.Module):
     def __init__(self, enc_cfg: EncoderConfig, text_dim=384, num_prototypes=3, temperature=0.07,
                  learn_temperature=True, memory_bank_size=256, label_bank='learned'):
         super().__init__()
-        from memory_bank import MomentumMemoryBank
+        from memory_bank import MemoryBank
         d, heads = enc_cfg.d_model, enc_cfg.n_heads
         self.cfg = enc_cfg
         self.encoder = IMUEncoder(enc_cfg)
@@ -252,11 +262,10 @@ class SemanticAlignmentModel(nn.Module):
         self.head = SemanticAlignmentHead(d, text_dim, heads)
         if label_bank not in LABEL_BANKS:
             raise ValueError(f"label_bank must be 'learned' or 'frozen', got {label_bank!r}")
-        self.label_bank = LearnableLabelBank(text_dim, num_prototypes, heads=4 if text_dim % 4 == 0 else 1,
-                                             learned=label_bank == 'learned')
-        self.label_bank.requires_grad_(label_bank == 'learned')
+        self.label_bank = (LearnableLabelBank(text_dim, num_prototypes, heads=4 if text_dim % 4 == 0 else 1)
+                           if label_bank == 'learned' else FrozenLabelBank(num_prototypes))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)), requires_grad=learn_temperature)
-        self.memory_bank = MomentumMemoryBank(memory_bank_size, text_dim)
+        self.memory_bank = MemoryBank(memory_bank_size, text_dim)
 
     def scale(self):
         return self.logit_scale.exp().clamp(max=100.0)

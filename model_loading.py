@@ -34,9 +34,9 @@ def build_model(ckpt):
     enc_cfg = EncoderConfig(**ckpt['encoder_config'])
     if ckpt['kind'] == STAGE1:
         return MAEPretrainModel(enc_cfg)
-    C = ckpt['config']
-    return SemanticAlignmentModel(enc_cfg, ckpt['text_dim'], C['NUM_PROTOTYPES'], C['TEMPERATURE'],
-                                  C['LEARN_TEMPERATURE'], C['MEMORY_BANK_SIZE'], C.get('LABEL_BANK', 'learned'))
+    cfg = ckpt['config']
+    return SemanticAlignmentModel(enc_cfg, ckpt['text_dim'], cfg['NUM_PROTOTYPES'], cfg['TEMPERATURE'],
+                                  cfg['LEARN_TEMPERATURE'], cfg['MEMORY_BANK_SIZE'], cfg.get('LABEL_BANK', 'learned'))
 
 
 def load_model(path, device='cpu'):
@@ -74,7 +74,7 @@ class LabelBank:
 def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
     """The label bank of a loaded checkpoint (see LabelBank). `hyperparams_path` is accepted
     for the seed's call signature; everything needed is inside the checkpoint."""
-    C = checkpoint['config']
+    cfg = checkpoint['config']
     text_model = text_model_of(checkpoint)
     if checkpoint['kind'] == STAGE1:
         return LabelBank(None, text_model, device, [])
@@ -82,7 +82,7 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
     model.load_state_dict(checkpoint['model'])
     bank = model.label_bank.to(device).eval()
     return LabelBank(bank, text_model, device, checkpoint['data']['label_names'],
-                     C['PROTOTYPE_COMBINE'], C['PROTO_TEMPERATURE'])
+                     cfg['PROTOTYPE_COMBINE'], cfg['PROTO_TEMPERATURE'])
 
 
 # ----------------------------------------------------------------------------- embedding
@@ -178,7 +178,7 @@ def _raw_data(checkpoint, X, channels, rate_hz):
     from datasets.format import ConversionError, PreparedDataset, interpolate_nans
     from datasets.loader import HARData
     from datasets.user_npz import parse_channels
-    C = checkpoint['config']
+    cfg = checkpoint['config']
     X = np.asarray(X, np.float32)
     if X.ndim != 3 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f'X must be a non-empty (N, T, C) array of windows, got shape {X.shape}')
@@ -198,8 +198,8 @@ def _raw_data(checkpoint, X, channels, rate_hz):
     segments = np.stack([np.arange(N) * T, np.full(N, T), np.zeros(N), np.zeros(N), np.zeros(N)], 1)
     ds = PreparedDataset.from_arrays('windows', signals, segments, [('unlabelled', 'unlabelled')], [layout],
                                      ['unknown'], rate_hz)
-    patch_s = checkpoint['encoder_config']['patch_size'] / C['SAMPLING_RATE_HZ']
-    return HARData([ds], C['WINDOW_SECONDS'], C['SAMPLING_RATE_HZ'], hop_s=C['WINDOW_SECONDS'], min_window_s=patch_s,
+    patch_s = checkpoint['encoder_config']['patch_size'] / cfg['SAMPLING_RATE_HZ']
+    return HARData([ds], cfg['WINDOW_SECONDS'], cfg['SAMPLING_RATE_HZ'], hop_s=cfg['WINDOW_SECONDS'], min_window_s=patch_s,
                    subjects_override={'windows': {'train': [], 'val': [], 'test': [0]}})
 
 

@@ -30,32 +30,32 @@ PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation los
 ]
 
 
-def make_views(batch, g, C):
+def make_views(batch, g, cfg):
     """Shared time shift and rotation give the clean window x (the reconstruction target); a weak
     view of it is masked and encoded, a weak+strong view is contrasted with it.
     batch tensors on device -> x, x1, x2: (B, T, C)"""
     x, length = batch['x'], batch['length']
-    x = A.time_shift(x, length, g, C.SHIFT_FRAC)
-    x = A.input_frame(x, length, batch['triads'], C.INPUT_FRAME, C.SAMPLING_RATE_HZ)
-    x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
-    x1 = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)
-    x2 = A.strong(A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA), length, g, C.WARP_SIGMA, C.MAG_WARP_SIGMA)
+    x = A.time_shift(x, length, g, cfg.SHIFT_FRAC)
+    x = A.input_frame(x, length, batch['triads'], cfg.INPUT_FRAME, cfg.SAMPLING_RATE_HZ)
+    x = A.rotate(x, length, batch['triads'], g, cfg.ROTATION)
+    x1 = A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA)
+    x2 = A.strong(A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA), length, g, cfg.WARP_SIGMA, cfg.MAG_WARP_SIGMA)
     return x, x1, x2
 
 
-def step_loss(model, batch, g, C, d=LOCAL):
+def step_loss(model, batch, g, cfg, d=LOCAL):
     """One Stage 1 forward: views and structured mask of the global batch, then this rank's
     slice through the model (all of it in a single process). -> total, parts dict"""
-    x, x1, x2 = make_views(batch, g, C)                                   # (B, T, C'): C' = 2C in the hybrid frame
-    channel_mask, channel_type, _ = A.frame_channels(C.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
-    P = x1.shape[1] // C.PATCH_SIZE
-    valid = token_validity(channel_mask, patch_valid(batch['length'], P, C.PATCH_SIZE))
-    mask, _ = structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)
+    x, x1, x2 = make_views(batch, g, cfg)                                   # (B, T, C'): C' = 2C in the hybrid frame
+    channel_mask, channel_type, _ = A.frame_channels(cfg.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
+    P = x1.shape[1] // cfg.PATCH_SIZE
+    valid = token_validity(channel_mask, patch_valid(batch['length'], P, cfg.PATCH_SIZE))
+    mask, _ = structured_mask(valid, g, cfg.MASK_RATIO, cfg.SPAN_MASK_RATIO, cfg.CHANNEL_DROP_RATIO)
     s = d.shard(len(x1))
     pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], channel_mask[s], channel_type[s], mask[s])
-    target = patchify(x[s], C.PATCH_SIZE)
-    return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], C.MAE_WEIGHT, C.CONTRASTIVE_WEIGHT,
-                         C.TEMPERATURE, d, C.NORM_EPS)
+    target = patchify(x[s], cfg.PATCH_SIZE)
+    return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], cfg.MAE_WEIGHT, cfg.CONTRASTIVE_WEIGHT,
+                         cfg.TEMPERATURE, d, cfg.NORM_EPS)
 
 
 def main(argv=None):
@@ -116,54 +116,54 @@ def main(argv=None):
     COMPILE = False                           # torch.compile the model (CUDA)
 
     defaults = dict(locals())
-    C, resume = configure(defaults, argv)
-    if C.INPUT_FRAME not in A.INPUT_FRAMES:
-        raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {C.INPUT_FRAME!r}")
+    cfg, resume = configure(defaults, argv)
+    if cfg.INPUT_FRAME not in A.INPUT_FRAMES:
+        raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {cfg.INPUT_FRAME!r}")
     try:
-        A.check_frame_rotation(C.INPUT_FRAME, C.ROTATION)
+        A.check_frame_rotation(cfg.INPUT_FRAME, cfg.ROTATION)
     except ValueError as e:
         raise SystemExit(f'error: {e}') from None
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
-        resume_config(C, defaults, ckpt['config'], log)
-    device, ctx, scaler = setup_device(C.SEED, d)
+        resume_config(cfg, defaults, ckpt['config'], log)
+    device, ctx, scaler = setup_device(cfg.SEED, d)
 
-    names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
-                   C.MIN_WINDOW_SECONDS, seed=C.SEED, alpha=C.SAMPLING_ALPHA)
+    names = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
+    data = HARData(open_datasets(names, cfg.DATA_ROOT, log=log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
+                   cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, alpha=cfg.SAMPLING_ALPHA)
     if d.main:
         print(data.describe())
 
-    enc_cfg = EncoderConfig(C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE,
-                            max(64, int(C.WINDOW_SECONDS * C.SAMPLING_RATE_HZ) // C.PATCH_SIZE),
-                            4.0, C.DROPOUT, C.DECODER_DEPTH, C.PROJ_DIM, C.INPUT_FRAME, C.SAMPLING_RATE_HZ)
+    enc_cfg = EncoderConfig(cfg.D_MODEL, cfg.DEPTH, cfg.N_HEADS, cfg.PATCH_SIZE,
+                            max(64, int(cfg.WINDOW_SECONDS * cfg.SAMPLING_RATE_HZ) // cfg.PATCH_SIZE),
+                            4.0, cfg.DROPOUT, cfg.DECODER_DEPTH, cfg.PROJ_DIM, cfg.INPUT_FRAME, cfg.SAMPLING_RATE_HZ)
     model = MAEPretrainModel(enc_cfg).to(device)
-    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY)
+    opt = make_optimizer(model, cfg.LEARNING_RATE, cfg.WEIGHT_DECAY)
 
     with process_group(d):
-        return fit(C, KIND, model, opt, scaler, ctx, device, data,
-                   step_loss=lambda m, batch, g: step_loss(m, batch, g, C, d),
-                   validate=lambda m: validate(m, data, device, ctx, C),
+        return fit(cfg, KIND, model, opt, scaler, ctx, device, data,
+                   step_loss=lambda m, batch, g: step_loss(m, batch, g, cfg, d),
+                   validate=lambda m: validate(m, data, device, ctx, cfg),
                    ckpt=ckpt, resume=resume, panels=PANELS, checkpoint_extra={'encoder_config': config_dict(enc_cfg)},
                    d=d)
 
 
 @torch.no_grad()
-def validate(model, data, device, ctx, C):
+def validate(model, data, device, ctx, cfg):
     """Validation loss on held-out subjects, with fixed augmentation and masks per batch."""
     model.eval()
-    plan = data.epoch_plan('val', 0, C.BATCH_SIZE)
+    plan = data.epoch_plan('val', 0, cfg.BATCH_SIZE)
     if not plan:
         return {}
     tot = torch.zeros(3, device=device)
     ds_sum, ds_n = torch.zeros(len(data.datasets), device=device), torch.zeros(len(data.datasets), device=device)
     for i, idx in enumerate(plan):
         batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch('val', idx).items()}
-        g = step_generator(device, C.SEED, i, stream=1)
+        g = step_generator(device, cfg.SEED, i, stream=1)
         with ctx:
-            loss, parts = step_loss(model, batch, g, C)
+            loss, parts = step_loss(model, batch, g, cfg)
             tot += torch.stack([loss.float(), parts['mae'].float(), parts['contrastive'].float()])
         ds_sum.index_add_(0, batch['dataset'][:1], loss.float()[None])
         ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))

@@ -56,53 +56,53 @@ def load_stage1(model, path, log=print):
     return ckpt
 
 
-def stage1_settings(C, ckpt, log=print):
+def stage1_settings(cfg, ckpt, log=print):
     """The encoder shape and the Stage 1 run this run builds on: from the resumed checkpoint, or
-    from C.STAGE1_CHECKPOINT (default: the newest Stage 1 best.pt). Sets C.STAGE1_CHECKPOINT,
-    C.D_MODEL and the window settings Stage 2 inherits (C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ),
-    and adds Stage 1's held-out datasets to C.HOLDOUT_DATASETS.
+    from cfg.STAGE1_CHECKPOINT (default: the newest Stage 1 best.pt). Sets cfg.STAGE1_CHECKPOINT,
+    cfg.D_MODEL and the window settings Stage 2 inherits (cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ),
+    and adds Stage 1's held-out datasets to cfg.HOLDOUT_DATASETS.
     -> EncoderConfig, stage1 = {'path', 'config', 'data'}"""
     if ckpt:
         enc_cfg, stage1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
     else:
-        path = C.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
+        path = cfg.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
         if path is None:
             raise SystemExit('error: no Stage 1 checkpoint found under training_output/imu_pretraining; '
                              'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
         stage1_ckpt = load_checkpoint(path, [STAGE1_KIND])
         enc_cfg = EncoderConfig(**stage1_ckpt['encoder_config'])
         stage1 = {'path': str(path), 'config': stage1_ckpt['config'], 'data': stage1_ckpt['data']}
-        C.STAGE1_CHECKPOINT = str(path)
-        if C.D_MODEL != enc_cfg.d_model:
-            log(f'd_model {C.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
-            C.D_MODEL = enc_cfg.d_model
+        cfg.STAGE1_CHECKPOINT = str(path)
+        if cfg.D_MODEL != enc_cfg.d_model:
+            log(f'd_model {cfg.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
+            cfg.D_MODEL = enc_cfg.d_model
     stage1_config = stage1['config']
-    C.WINDOW_SECONDS = stage1_config.get('WINDOW_SECONDS', 4.0)
-    C.SAMPLING_RATE_HZ = stage1_config.get('SAMPLING_RATE_HZ', 50.0)
+    cfg.WINDOW_SECONDS = stage1_config.get('WINDOW_SECONDS', 4.0)
+    cfg.SAMPLING_RATE_HZ = stage1_config.get('SAMPLING_RATE_HZ', 50.0)
     try:
-        A.check_frame_rotation(enc_cfg.input_frame, C.ROTATION)
+        A.check_frame_rotation(enc_cfg.input_frame, cfg.ROTATION)
     except ValueError as e:
         raise SystemExit(f'error: {e} (the input frame comes from the Stage 1 checkpoint)') from None
     stage1_held = set(stage1_config.get('HOLDOUT_DATASETS', []))
-    if stage1_held - set(C.HOLDOUT_DATASETS) and not ckpt:
+    if stage1_held - set(cfg.HOLDOUT_DATASETS) and not ckpt:
         log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
-        C.HOLDOUT_DATASETS = sorted(set(C.HOLDOUT_DATASETS) | stage1_held)
+        cfg.HOLDOUT_DATASETS = sorted(set(cfg.HOLDOUT_DATASETS) | stage1_held)
     return enc_cfg, stage1
 
 
-def open_data(C, log=print):
+def open_data(cfg, log=print):
     """Labelled windows of the training datasets, and of the held-out datasets that are prepared
     (every subject in 'test', for zero-shot at validation; None if there are none)."""
-    names = [n for n in C.DATASETS if n not in C.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, C.DATA_ROOT, log=log), C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.HOP_SECONDS,
-                   C.MIN_WINDOW_SECONDS, seed=C.SEED, labelled_only=True, alpha=C.SAMPLING_ALPHA,
-                   class_alpha=C.CLASS_ALPHA)
-    held = [n for n in C.HOLDOUT_DATASETS if (Path(C.DATA_ROOT) / n / 'meta.json').exists()]
+    names = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
+    data = HARData(open_datasets(names, cfg.DATA_ROOT, log=log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
+                   cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, labelled_only=True, alpha=cfg.SAMPLING_ALPHA,
+                   class_alpha=cfg.CLASS_ALPHA)
+    held = [n for n in cfg.HOLDOUT_DATASETS if (Path(cfg.DATA_ROOT) / n / 'meta.json').exists()]
     if not held:
         return data, None
-    held = open_datasets(held, C.DATA_ROOT, log=log)
-    return data, HARData(held, C.WINDOW_SECONDS, C.SAMPLING_RATE_HZ, C.WINDOW_SECONDS, C.MIN_WINDOW_SECONDS,
-                         seed=C.SEED, labelled_only=True,
+    held = open_datasets(held, cfg.DATA_ROOT, log=log)
+    return data, HARData(held, cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.WINDOW_SECONDS, cfg.MIN_WINDOW_SECONDS,
+                         seed=cfg.SEED, labelled_only=True,
                          subjects_override={h.name: {'train': [], 'val': [], 'test': list(range(len(h.subjects)))}
                                             for h in held})
 
@@ -160,19 +160,19 @@ def label_texts_for_step(texts, g):
     return texts.variant_tok[pick], texts.variant_mask[pick], texts.variant_sent[pick]
 
 
-def step_loss(model, fwd, batch, g, C, texts, d=LOCAL):
+def step_loss(model, fwd, batch, g, cfg, texts, d=LOCAL):
     """One Stage 2 forward: augment the global batch, run this rank's slice (all of it in one
     process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
     bank and the memory bank, then enqueue the batch's embeddings. texts: Texts. -> loss, parts"""
     x, labels = batch['x'], batch['label']
-    if C.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
+    if cfg.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
         x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, texts.reverse_partner, g,
-                                        C.TIME_REVERSAL_PROB)
-    x, length = A.random_crop(x, batch['length'], g, round(C.CROP_MIN_SECONDS * C.SAMPLING_RATE_HZ),
-                              C.CROP_PROB)
+                                        cfg.TIME_REVERSAL_PROB)
+    x, length = A.random_crop(x, batch['length'], g, round(cfg.CROP_MIN_SECONDS * cfg.SAMPLING_RATE_HZ),
+                              cfg.CROP_PROB)
     x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
-    x = A.rotate(x, length, batch['triads'], g, C.ROTATION)
-    x = A.weak(x, length, g, C.JITTER_SIGMA, C.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
+    x = A.rotate(x, length, batch['triads'], g, cfg.ROTATION)
+    x = A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
     channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, batch['channel_mask'],
                                                                 batch['channel_type'], batch['channel_text'])
     s = d.shard(len(x))
@@ -180,30 +180,30 @@ def step_loss(model, fwd, batch, g, C, texts, d=LOCAL):
     protos = model.label_bank(*label_texts_for_step(texts, g))                      # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
     loss, parts = semantic_infonce(imu, protos, labels[s], model.scale(), texts.label_sim,
-                                   C.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, C.PROTOTYPE_COMBINE,
-                                   C.PROTO_TEMPERATURE, C.SIM_TEMPERATURE, d)
+                                   cfg.SOFT_TARGET_SMOOTHING, bank_feats, bank_labels, cfg.PROTOTYPE_COMBINE,
+                                   cfg.PROTO_TEMPERATURE, cfg.SIM_TEMPERATURE, d)
     model.memory_bank.enqueue(d.gather_nograd(imu.detach().float()), labels)
     return loss, parts
 
 
 @torch.no_grad()
-def zero_shot(model, data, split, texts, device, ctx, C):
+def zero_shot(model, data, split, texts, device, ctx, cfg):
     """Zero-shot of every window of a split against the split's own label names.
     -> metrics dict, scores (N, L), labels (N,), datasets (N,)"""
     protos = model.label_bank(texts.label_tok, texts.label_mask, texts.label_sent)
     emb, y, _, ds = embed_split(model, data, split, texts.channel_table, device, ctx)
-    pred, scores = predict(emb, protos, C.PROTOTYPE_COMBINE, C.PROTO_TEMPERATURE)
+    pred, scores = predict(emb, protos, cfg.PROTOTYPE_COMBINE, cfg.PROTO_TEMPERATURE)
     return classification_metrics(y, pred, len(data.label_names)), scores, y, ds
 
 
 @torch.no_grad()
-def validate(model, data, texts, holdout, holdout_texts, device, ctx, C):
+def validate(model, data, texts, holdout, holdout_texts, device, ctx, cfg):
     """Zero-shot on held-out subjects against all training labels (accuracy, macro-F1, and the
     cross-entropy of the hard label, overall and per dataset), and on held-out datasets."""
     model.eval()
     out = {}
     if len(data.windows['val']):
-        met, scores, y, ds = zero_shot(model, data, 'val', texts, device, ctx, C)
+        met, scores, y, ds = zero_shot(model, data, 'val', texts, device, ctx, cfg)
         logits, y = model.scale().float().cpu() * scores.float().cpu(), torch.from_numpy(y)
         out['val_loss'] = float(F.cross_entropy(logits, y))
         out['val_accuracy'], out['val_macro_f1'] = met['accuracy'], met['macro_f1']
@@ -212,25 +212,25 @@ def validate(model, data, texts, holdout, holdout_texts, device, ctx, C):
             if sel.any():
                 out[f'val_ds_{dataset.name}'] = float(F.cross_entropy(logits[sel], y[sel]))
     if holdout is not None:
-        met = zero_shot(model, holdout, 'test', holdout_texts, device, ctx, C)[0]
+        met = zero_shot(model, holdout, 'test', holdout_texts, device, ctx, cfg)[0]
         out['holdout_accuracy'], out['holdout_macro_f1'] = met['accuracy'], met['macro_f1']
     return out
 
 
-def build_model(C, enc_cfg, text_dim, stage1, resumed, device, log=print):
+def build_model(cfg, enc_cfg, text_dim, stage1, resumed, device, log=print):
     """The Stage 2 model on `device`, with Stage 1's encoder weights (unless resumed or
     RANDOM_ENCODER), and its optimizer."""
-    model = SemanticAlignmentModel(enc_cfg, text_dim, C.NUM_PROTOTYPES, C.TEMPERATURE, C.LEARN_TEMPERATURE,
-                                   C.MEMORY_BANK_SIZE, C.LABEL_BANK)
-    if not resumed and C.RANDOM_ENCODER:                                            # (a resume brings its weights)
+    model = SemanticAlignmentModel(enc_cfg, text_dim, cfg.NUM_PROTOTYPES, cfg.TEMPERATURE, cfg.LEARN_TEMPERATURE,
+                                   cfg.MEMORY_BANK_SIZE, cfg.LABEL_BANK)
+    if not resumed and cfg.RANDOM_ENCODER:                                            # (a resume brings its weights)
         log(f'RANDOM_ENCODER: encoder shaped like {stage1["path"]} but randomly initialised (ablation)')
     elif not resumed:
         load_stage1(model, stage1['path'], log)
     model.to(device)
     model.encoder.mask_token.requires_grad_(False)                                  # Stage 1's MAE token: unused here
-    if C.FREEZE_ENCODER:
+    if cfg.FREEZE_ENCODER:
         model.encoder.requires_grad_(False)
-    opt = make_optimizer(model, C.LEARNING_RATE, C.WEIGHT_DECAY, scaled=model.encoder, lr_scale=C.ENCODER_LR_SCALE)
+    opt = make_optimizer(model, cfg.LEARNING_RATE, cfg.WEIGHT_DECAY, scaled=model.encoder, lr_scale=cfg.ENCODER_LR_SCALE)
     return model, opt
 
 
@@ -289,35 +289,35 @@ def main(argv=None):
     COMPILE = False
 
     defaults = dict(locals())
-    C, resume = configure(defaults, argv)
-    if C.LABEL_TEXTS not in ('name', 'name+description'):
-        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {C.LABEL_TEXTS!r}")
-    if not 0 <= C.TIME_REVERSAL_PROB <= 1:
-        raise SystemExit(f'error: --time_reversal_prob must be a probability in [0, 1], got {C.TIME_REVERSAL_PROB}')
-    if C.LABEL_BANK not in LABEL_BANKS:
-        raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {C.LABEL_BANK!r}")
+    cfg, resume = configure(defaults, argv)
+    if cfg.LABEL_TEXTS not in ('name', 'name+description'):
+        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {cfg.LABEL_TEXTS!r}")
+    if not 0 <= cfg.TIME_REVERSAL_PROB <= 1:
+        raise SystemExit(f'error: --time_reversal_prob must be a probability in [0, 1], got {cfg.TIME_REVERSAL_PROB}')
+    if cfg.LABEL_BANK not in LABEL_BANKS:
+        raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {cfg.LABEL_BANK!r}")
     d = init_distributed()
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:
-        resume_config(C, defaults, ckpt['config'], log)
-    device, ctx, scaler = setup_device(C.SEED, d)
+        resume_config(cfg, defaults, ckpt['config'], log)
+    device, ctx, scaler = setup_device(cfg.SEED, d)
 
-    enc_cfg, stage1 = stage1_settings(C, ckpt, log)
-    data, holdout = open_data(C, log)
+    enc_cfg, stage1 = stage1_settings(cfg, ckpt, log)
+    data, holdout = open_data(cfg, log)
     log(data.describe())
-    text = TextEmbedder(C.TEXT_MODEL)
-    texts = embed_texts(text, data, device, variants=C.LABEL_TEXTS == 'name+description')
+    text = TextEmbedder(cfg.TEXT_MODEL)
+    texts = embed_texts(text, data, device, variants=cfg.LABEL_TEXTS == 'name+description')
     if texts.variant_tok is not None:
         log(f'label texts: names and {len(texts.variant_sent) - len(data.label_names)} descriptions, '
             f'one drawn per class and step')
     holdout_texts = embed_texts(text, holdout, device) if holdout is not None else None
-    model, opt = build_model(C, enc_cfg, text.dim, stage1, ckpt is not None, device, log)
+    model, opt = build_model(cfg, enc_cfg, text.dim, stage1, ckpt is not None, device, log)
 
     with process_group(d):
-        return fit(C, KIND, model, opt, scaler, ctx, device, data,
-                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, C, texts, d),
-                   lambda m: validate(m, data, texts, holdout, holdout_texts, device, ctx, C), ckpt=ckpt,
+        return fit(cfg, KIND, model, opt, scaler, ctx, device, data,
+                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, cfg, texts, d),
+                   lambda m: validate(m, data, texts, holdout, holdout_texts, device, ctx, cfg), ckpt=ckpt,
                    resume=resume, best_metric='val_macro_f1', maximize=True, panels=PANELS,
                    checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': stage1, 'text_dim': text.dim,
                                      'label_names': data.label_names}, d=d)

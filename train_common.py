@@ -65,15 +65,15 @@ def configure(defaults, argv=None):
 RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS')
 
 
-def resume_config(C, defaults, ckpt_config, log=print):
+def resume_config(cfg, defaults, ckpt_config, log=print):
     """On --resume the run's own settings win (so the run continues as it started), except how
     far to go now and how many loader workers. Overrides that are dropped are named, not silently lost."""
-    ignored = [k for k, v in vars(C).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
+    ignored = [k for k, v in vars(cfg).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
                and v != defaults.get(k) and v != ckpt_config[k]]
     if ignored:
         log('note: on --resume the checkpoint\'s settings are kept; ignored: '
-            + ', '.join(f'--{k.lower()}={getattr(C, k)!r}' for k in ignored))
-    C.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
+            + ', '.join(f'--{k.lower()}={getattr(cfg, k)!r}' for k in ignored))
+    cfg.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
 
 
 def _parse_value(key, text, default):
@@ -245,7 +245,7 @@ class History:
         plots.draw(panels, self.epochs, self.steps, folder)
 
 
-def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
+def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
         best_metric='val_loss', maximize=False, panels=(), checkpoint_extra=None, d=LOCAL):
     """The training loop both stages share.
 
@@ -259,13 +259,13 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
     writes files and prints; logged values are averaged over ranks.
     Returns the run folder.
     """
-    if C.BATCH_SIZE % d.world:
-        raise SystemExit(f'error: batch_size {C.BATCH_SIZE} is not divisible by the {d.world} processes; '
+    if cfg.BATCH_SIZE % d.world:
+        raise SystemExit(f'error: batch_size {cfg.BATCH_SIZE} is not divisible by the {d.world} processes; '
                          f'the batch size is global (split across ranks)')
     log = print if d.main else quiet
-    steps_per_epoch = C.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // C.BATCH_SIZE)
-    total_steps = C.EPOCHS * steps_per_epoch
-    warmup = int(C.WARMUP_EPOCHS * steps_per_epoch)
+    steps_per_epoch = cfg.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // cfg.BATCH_SIZE)
+    total_steps = cfg.EPOCHS * steps_per_epoch
+    warmup = int(cfg.WARMUP_EPOCHS * steps_per_epoch)
     epoch, step_in_epoch = 0, 0
     best = -float('inf') if maximize else float('inf')
     if ckpt:
@@ -275,11 +275,11 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         epoch, step_in_epoch, best = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
         set_rng_state(ckpt['rng'])
         log(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
-    fwd = torch.compile(model) if C.COMPILE else model
+    fwd = torch.compile(model) if cfg.COMPILE else model
     if d.on:
         from torch.nn.parallel import DistributedDataParallel as DDP
         fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
-    run_dir = make_run_dir(C.OUT_ROOT, as_dict(C), ckpt['run_dir'] if ckpt else None) if d.main else None
+    run_dir = make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None) if d.main else None
     run_dir = Path(broadcast_object(str(run_dir), d))
     history = History(run_dir, ckpt['history'] if ckpt else None)
     log(f'run folder: {run_dir}  device: {device}  processes: {d.world}  '
@@ -292,7 +292,7 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
                 'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
                 'epoch': epoch, 'step_in_epoch': step_in_epoch,
                 'global_step': epoch * steps_per_epoch + step_in_epoch,
-                'best': best, 'best_metric': best_metric, 'config': as_dict(C), 'rng': rng_state(),
+                'best': best, 'best_metric': best_metric, 'config': as_dict(cfg), 'rng': rng_state(),
                 'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
                                'ds_n': ds_n.tolist()},
                 'history': history.state(), 'run_dir': str(run_dir),
@@ -301,7 +301,7 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
                 **(checkpoint_extra or {})}, run_dir / name)
 
     global_step = epoch * steps_per_epoch + step_in_epoch
-    while epoch < C.EPOCHS:
+    while epoch < cfg.EPOCHS:
         model.train()
         # running sums of this epoch (name -> device scalar; per dataset); restored on a mid-epoch resume
         acc = (ckpt or {}).get('epoch_sums') if step_in_epoch else None
@@ -309,19 +309,19 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
         ds_sum = torch.tensor(acc['ds_sum'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
         ds_n = torch.tensor(acc['ds_n'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
         bad = torch.zeros((), device=device)                      # consecutive non-finite losses
-        loader = data.loader('train', epoch, C.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
-                             num_workers=C.NUM_WORKERS, pin_memory=device.type == 'cuda')
+        loader = data.loader('train', epoch, cfg.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
+                             num_workers=cfg.NUM_WORKERS, pin_memory=device.type == 'cuda')
         bar = progress(loader, steps_per_epoch - step_in_epoch, f'epoch {epoch}', disable=not d.main)
-        t0, seen, lr = time.time(), 0, get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
+        t0, seen, lr = time.time(), 0, get_lr(global_step, total_steps, warmup, cfg.LEARNING_RATE, cfg.MIN_LR)
         for batch in bar:
-            lr = get_lr(global_step, total_steps, warmup, C.LEARNING_RATE, C.MIN_LR)
+            lr = get_lr(global_step, total_steps, warmup, cfg.LEARNING_RATE, cfg.MIN_LR)
             for group in opt.param_groups:
                 group['lr'] = lr * group.get('lr_scale', 1.0)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            g = step_generator(device, C.SEED, global_step)
+            g = step_generator(device, cfg.SEED, global_step)
             with ctx:
                 loss, parts = step_loss(fwd, batch, g)
-            optimizer_step(model, opt, scaler, loss, C.GRAD_CLIP)
+            optimizer_step(model, opt, scaler, loss, cfg.GRAD_CLIP)
 
             l = loss.detach().float()
             bad = (bad + 1) * (~torch.isfinite(l))
@@ -332,16 +332,16 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             global_step, step_in_epoch, seen = global_step + 1, step_in_epoch + 1, seen + len(batch['label'])
             # CPU has no GradScaler, so a NaN would poison the weights: stop at once. On CUDA the
             # scaler skips non-finite steps; stop only if that goes on for 20 steps.
-            if device.type == 'cpu' or step_in_epoch % C.LOG_INTERVAL == 0:
+            if device.type == 'cpu' or step_in_epoch % cfg.LOG_INTERVAL == 0:
                 if d.sum(bad).item() >= (1 if device.type == 'cpu' else 20):
                     raise SystemExit(f'error: non-finite loss at step {global_step} (epoch {epoch}); '
                                      f'the last good checkpoint is {run_dir / "latest.pt"}')
-            if step_in_epoch % C.LOG_INTERVAL == 0:
+            if step_in_epoch % cfg.LOG_INTERVAL == 0:
                 shown = d.average(l).item()
                 history.steps.append({'epoch': epoch + step_in_epoch / steps_per_epoch, 'step': global_step,
                                       'loss': shown, 'lr': lr})
                 bar.set_postfix(loss=f'{shown:.4f}', win_s=f'{seen / (time.time() - t0):.0f}')
-            if C.MAX_STEPS and global_step >= C.MAX_STEPS:
+            if cfg.MAX_STEPS and global_step >= cfg.MAX_STEPS:
                 break
 
         if step_in_epoch == steps_per_epoch:                       # a whole epoch: validate, record, checkpoints
@@ -357,17 +357,17 @@ def fit(C, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckp
             save('latest.pt')
             if is_best:
                 save('best.pt')
-            if epoch % C.SAVE_EVERY == 0:
+            if epoch % cfg.SAVE_EVERY == 0:
                 save(f'checkpoint_epoch_{epoch}.pt')
             if d.main:
                 history.write(panels)
             shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
-            log(f'epoch {epoch}/{C.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
+            log(f'epoch {epoch}/{cfg.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
         else:                                                     # stopped by MAX_STEPS mid-epoch
             save('latest.pt')
             if d.main:
                 history.write(panels)
-        if C.MAX_STEPS and global_step >= C.MAX_STEPS:
+        if cfg.MAX_STEPS and global_step >= cfg.MAX_STEPS:
             log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             break
     return run_dir

@@ -1,11 +1,11 @@
-"""memory_bank.MomentumMemoryBank: FIFO order and wrap-around against a plain deque, a batch
+"""memory_bank.MemoryBank: FIFO order and wrap-around against a plain deque, a batch
 larger than the queue, buffers in state_dict (round trip with weights_only=True) and `.to()`."""
 from collections import deque
 
 import pytest
 import torch
 
-from memory_bank import MomentumMemoryBank
+from memory_bank import MemoryBank
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -28,7 +28,7 @@ def chronological(bank):
 
 
 def test_starts_empty():
-    bank = MomentumMemoryBank(size=6, dim=4)
+    bank = MemoryBank(size=6, dim=4)
     feats, labels = bank.entries()
     assert feats.shape == (6, 4) and labels.shape == (6,)
     assert (labels == -1).all() and int(bank.ptr) == 0 and labels.dtype == torch.long
@@ -36,7 +36,7 @@ def test_starts_empty():
 
 def test_fifo_order_and_wrap_around_match_a_deque():
     size = 7
-    bank = MomentumMemoryBank(size=size, dim=4)
+    bank = MemoryBank(size=size, dim=4)
     ref = deque(maxlen=size)
     n_seen = 0
     for n in (3, 2, 4, 1, 5, 7, 6, 2):
@@ -52,7 +52,7 @@ def test_fifo_order_and_wrap_around_match_a_deque():
 
 
 def test_slots_are_written_in_place_oldest_first():
-    bank = MomentumMemoryBank(size=4, dim=2)
+    bank = MemoryBank(size=4, dim=2)
     bank.enqueue(*batch(0, 3, 2))                              # slots 0, 1, 2
     assert bank.labels.tolist() == [0, 1, 2, -1]
     bank.enqueue(*batch(3, 2, 2))                              # slot 3, then wraps to slot 0
@@ -64,7 +64,7 @@ def test_slots_are_written_in_place_oldest_first():
 @pytest.mark.parametrize('ptr_before', [0, 3])
 def test_batch_larger_than_queue_keeps_the_last_size_entries(ptr_before):
     size = 5
-    bank = MomentumMemoryBank(size=size, dim=4)
+    bank = MemoryBank(size=size, dim=4)
     if ptr_before:
         bank.enqueue(*batch(100, ptr_before))
     f, l = batch(0, 13)
@@ -76,7 +76,7 @@ def test_batch_larger_than_queue_keeps_the_last_size_entries(ptr_before):
 
 
 def test_enqueue_detaches_and_casts():
-    bank = MomentumMemoryBank(size=3, dim=2)
+    bank = MemoryBank(size=3, dim=2)
     x = torch.ones(2, 2, dtype=torch.float64, requires_grad=True)
     bank.enqueue(x * 2, torch.tensor([1, 2]))
     assert bank.feats.dtype == torch.float32 and not bank.feats.requires_grad
@@ -84,21 +84,21 @@ def test_enqueue_detaches_and_casts():
 
 
 def test_size_zero_is_a_no_op():
-    bank = MomentumMemoryBank(size=0, dim=4)
+    bank = MemoryBank(size=0, dim=4)
     bank.enqueue(*batch(0, 3))
     feats, labels = bank.entries()
     assert feats.shape == (0, 4) and labels.shape == (0,)
 
 
 def test_buffers_live_in_state_dict_and_survive_a_save_load_round_trip(tmp_path):
-    bank = MomentumMemoryBank(size=5, dim=4)
+    bank = MemoryBank(size=5, dim=4)
     bank.enqueue(*batch(0, 8))
     sd = bank.state_dict()
     assert set(sd) == {'feats', 'labels', 'ptr'}
     assert not list(bank.parameters())                         # buffers, not trained parameters
     torch.save(sd, tmp_path / 'bank.pt')
     loaded = torch.load(tmp_path / 'bank.pt', weights_only=True)
-    other = MomentumMemoryBank(size=5, dim=4)
+    other = MemoryBank(size=5, dim=4)
     other.load_state_dict(loaded)
     for k in sd:
         assert torch.equal(getattr(other, k), getattr(bank, k)), k
@@ -118,7 +118,7 @@ def test_buffers_inside_a_module_state_dict():
 
 
 def test_to_moves_and_casts_buffers():
-    bank = MomentumMemoryBank(size=5, dim=4)
+    bank = MemoryBank(size=5, dim=4)
     bank.enqueue(*batch(0, 2))
     bank.to(torch.float64)
     assert bank.feats.dtype == torch.float64 and bank.labels.dtype == torch.long
@@ -129,7 +129,7 @@ def test_to_moves_and_casts_buffers():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_to_cuda_and_enqueue_there():
-    bank = MomentumMemoryBank(size=5, dim=4).to('cuda')
+    bank = MemoryBank(size=5, dim=4).to('cuda')
     assert bank.feats.is_cuda and bank.labels.is_cuda and bank.ptr.is_cuda
     f, l = batch(0, 7)
     bank.enqueue(f.cuda(), l.cuda())

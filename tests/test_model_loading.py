@@ -174,8 +174,8 @@ def stage2_loaded(stage2_run, text_model_once):
 
 
 def test_a_window_with_a_dead_channel_is_refused_not_misaligned(stage2_loaded):
-    """The converter drops a window whose channel is NaN throughout; the embeddings of the later
-    windows must not move up a row (they did: row 1 got window 2's embedding, row 3 was zero)."""
+    """A window whose channel is NaN throughout is refused rather than dropped, so the
+    embeddings of the later windows never move up a row."""
     from model_loading import embed_windows
     model, ck, _ = stage2_loaded
     X = np.random.default_rng(0).normal(size=(4, 200, 6)).astype(np.float32)
@@ -190,8 +190,8 @@ def test_a_window_with_a_dead_channel_is_refused_not_misaligned(stage2_loaded):
 
 
 def test_a_window_shorter_than_one_patch_is_refused(stage2_loaded):
-    """With no full patch nothing of the window reaches the model: it used to get the same
-    embedding as any other such window, whatever its content."""
+    """With no full patch nothing of the window would reach the model (it would get the same
+    embedding as any other such window, whatever its content)."""
     from model_loading import embed_windows
     model, ck, _ = stage2_loaded
     X = np.random.default_rng(1).normal(size=(2, 10, 6)).astype(np.float32)   # 0.2 s at 50 Hz
