@@ -36,7 +36,6 @@ Stage 2 needs text embeddings: random fixed tensors of the text model's shape (3
 and token embeddings) stand in for them, so the text model is never loaded.
 """
 import argparse
-import ast
 import json
 import os
 import platform
@@ -106,20 +105,10 @@ def mode_settings(quick):
 
 # ------------------------------------------------------------------------ small helpers
 
-def script_defaults(path):
-    """The upper-case literal constants of a training script's main(), as a namespace, so the
-    benchmark follows the scripts' defaults without running them."""
-    tree = ast.parse(Path(path).read_text())
-    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == 'main')
-    out = {}
-    for node in main.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id.isupper():
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return SimpleNamespace(**out)
+def script_defaults(script):
+    """A training script's settings (its `settings()`: the constants and their defaults) as a
+    namespace, so the benchmark follows the scripts' defaults without running them."""
+    return SimpleNamespace(**script.settings())
 
 
 def proc_status_kb(field):
@@ -272,7 +261,7 @@ def encoder_config(cfg):
 
 def stage1_config(cfg):
     """pretrain.py's defaults with this benchmark's model shape and batch size."""
-    C = script_defaults(ROOT / 'pretrain.py')
+    C = script_defaults(pretrain)
     C.D_MODEL, C.DEPTH, C.N_HEADS, C.DECODER_DEPTH = cfg['d_model'], cfg['depth'], cfg['n_heads'], cfg['decoder_depth']
     C.BATCH_SIZE, C.PATCH_SIZE = cfg['batch'], PATCH_SIZE
     return C
@@ -288,7 +277,7 @@ def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
         batches = make_batches(data['stage1'], cfg['batch'], device)
         loss_fn = lambda fwd, b, g: pretrain.step_loss(fwd, b, g, C1)[0]                  # noqa: E731
     elif kind == 'stage2':
-        C2 = script_defaults(ROOT / 'semantic_alignment_train.py')
+        C2 = script_defaults(semantic_alignment_train)
         C2.SAMPLING_RATE_HZ = RATE_HZ                                   # set from Stage 1's config in the script
         model = SemanticAlignmentModel(encoder_config(cfg), TEXT_DIM, C2.NUM_PROTOTYPES, C2.TEMPERATURE,
                                        C2.LEARN_TEMPERATURE, C2.MEMORY_BANK_SIZE).to(device)
@@ -803,7 +792,7 @@ def run(M, json_path=None):
     R['peak_dtype'] = 'float16' if device.type == 'cuda' else 'float32'
     R['matmul_n'] = M.matmul_n if device.type == 'cpu' else CUDA_MATMUL_N
     peak_dtype = getattr(torch, R['peak_dtype'])
-    C1 = script_defaults(ROOT / 'pretrain.py')
+    C1 = script_defaults(pretrain)
     tmp = Path(tempfile.mkdtemp(prefix='imu_bench_'))
     t0 = time.perf_counter()
     try:

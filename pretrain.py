@@ -58,7 +58,9 @@ def step_loss(model, batch, g, cfg, d=LOCAL):
                          cfg.TEMPERATURE, d, cfg.NORM_EPS)
 
 
-def main(argv=None):
+def settings():
+    """Every setting of Stage 1 with its default value. Each can be changed from the shell as
+    `--name=value` (lower-case name)."""
     # I/O
     OUT_ROOT = 'training_output/imu_pretraining'
     DATA_ROOT = 'data/prepared'               # where `python -m datasets.prepare` writes
@@ -115,7 +117,11 @@ def main(argv=None):
     SAVE_EVERY = 10                           # epochs between checkpoint_epoch_*.pt
     COMPILE = False                           # torch.compile the model (CUDA)
 
-    defaults = dict(locals())
+    return dict(locals())
+
+
+def main(argv=None):
+    defaults = settings()
     cfg, resume = configure(defaults, argv)
     if cfg.INPUT_FRAME not in A.INPUT_FRAMES:
         raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {cfg.INPUT_FRAME!r}")

@@ -234,7 +234,9 @@ def build_model(cfg, enc_cfg, text_dim, stage1, resumed, device, log=print):
     return model, opt
 
 
-def main(argv=None):
+def settings():
+    """Every setting of Stage 2 with its default value. Each can be changed from the shell as
+    `--name=value` (lower-case name)."""
     # I/O
     OUT_ROOT = 'training_output/semantic_alignment'
     DATA_ROOT = 'data/prepared'
@@ -288,7 +290,11 @@ def main(argv=None):
     SAVE_EVERY = 10
     COMPILE = False
 
-    defaults = dict(locals())
+    return dict(locals())
+
+
+def main(argv=None):
+    defaults = settings()
     cfg, resume = configure(defaults, argv)
     if cfg.LABEL_TEXTS not in ('name', 'name+description'):
         raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {cfg.LABEL_TEXTS!r}")

@@ -18,10 +18,10 @@ def data(tmp_path_factory):
 
 
 def test_defaults_come_from_the_training_scripts():
-    C = bench.script_defaults(bench.ROOT / 'pretrain.py')
+    C = bench.script_defaults(bench.pretrain)
     assert (C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE, C.BATCH_SIZE) == (384, 6, 6, 20, 20)
     assert isinstance(C.NUM_WORKERS, int)
-    assert bench.script_defaults(bench.ROOT / 'semantic_alignment_train.py').NUM_PROTOTYPES >= 1
+    assert bench.script_defaults(bench.semantic_alignment_train).NUM_PROTOTYPES >= 1
 
 
 def test_batches_have_the_loader_shapes(data):
