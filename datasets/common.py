@@ -3,6 +3,7 @@ reading, error messages that name the line, and aligning timestamped streams.
 
 A converter imports from here and from `datasets.format`, never from another converter.
 """
+import fnmatch
 import io
 import tempfile
 import zipfile
@@ -35,16 +36,50 @@ def find_root(raw, marker):
                           f'(is this the right folder for this dataset?)')
 
 
+def archive_in(raw, marker):
+    """`raw` itself, or, when `raw` is a folder without `marker` (a glob matching a file or folder
+    of the unpacked dataset) in it or up to three levels down, the zip archive there that holds
+    such a member (or a nested zip). Lets --raw name the folder a download was saved in.
+    Several candidate zips are refused; with none, find_root's error is raised."""
+    raw = Path(raw)
+    if not raw.is_dir():
+        return raw
+    try:
+        find_root(raw, marker)
+        return raw
+    except ConversionError as e:
+        missing = e
+
+    def holds(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return False
+        return any(n.lower().endswith('.zip') or any(fnmatch.fnmatch(part, marker) for part in n.split('/'))
+                   for n in names if '__MACOSX' not in n)
+    for depth in range(4):
+        hits = [z for z in sorted(raw.glob('/'.join(['*'] * depth + ['*.zip'])))
+                if '__MACOSX' not in z.parts and z.is_file() and holds(z)]
+        if len(hits) > 1:
+            raise ConversionError(f'{raw}: no unpacked "{marker}", and several zip archives that could hold it: '
+                                  f'{", ".join(str(z.relative_to(raw)) for z in hits)}; pass one of them')
+        if hits:
+            return hits[0]
+    raise missing
+
+
 @contextmanager
-def raw_folder(raw, out_root, keep=None):
-    """Yield `raw` as a folder: itself, or a temporary extraction when `raw` is a .zip file.
+def raw_folder(raw, out_root, keep=None, marker=None):
+    """Yield `raw` as a folder: itself, or a temporary extraction when `raw` is a .zip file (or,
+    given the dataset's `marker`, a folder that holds the zip instead of the files: archive_in).
 
     Zips inside the zip (UCI nests them) are unpacked in place, recursively. `keep(member_name)`
     selects the members worth extracting (zip members included); `__MACOSX` junk is skipped.
     The temporary folder lives under `out_root` (beside the prepared data, not in /tmp) and is
     removed afterwards; error messages name `<zip>!/<member>` instead of it.
     """
-    raw = Path(raw)
+    raw = Path(raw) if marker is None else archive_in(raw, marker)
     if not raw.is_file():
         yield raw
         return
