@@ -25,7 +25,7 @@ What it measures, all in one run on one device:
   prepared data 1x and 8x as large.
 * How much CPU other processes took during each part (the machine may be shared).
 * datasets.hhar.convert on a generated raw folder in HHAR's CSV layout, against plain
-  pandas.read_csv of the same files.
+  pandas.read_csv of the same files (bench_convert.py).
 * torch.compile (in a subprocess, skipped if it does not finish within a minute) and, on CUDA,
   AMP against fp32.
 
@@ -34,6 +34,10 @@ folder) read by HARData.read_batch, so every tensor has the loader's real shapes
 50 Hz, 6 channels (acc + gyro), patch size 20 -> 10 patches x 6 channels = 60 tokens per window.
 Stage 2 needs text embeddings: random fixed tensors of the text model's shape (384-d sentence
 and token embeddings) stand in for them, so the text model is never loaded.
+
+Layout: settings; small helpers; synthetic data; models and steps; timing and FLOPs; data
+pipeline; memory; torch.compile and AMP; report; main. The conversion benchmark and its HHAR
+generator are in bench_convert.py. `--child` runs one measurement in a fresh process (run_child).
 """
 import argparse
 import json
@@ -56,6 +60,7 @@ ROOT = Path(__file__).resolve().parent
 
 import pretrain
 import semantic_alignment_train
+from bench_convert import bench_convert, convert_child
 from datasets.format import PreparedDataset, PreparedWriter, triad
 from datasets.loader import HARData
 from losses import structured_mask
@@ -79,6 +84,7 @@ SEED = 0
 N_BATCHES = 4                                          # distinct batches cycled through the timed steps
 CUDA_MATMUL_N = 8192                                   # matmul size for the peak on a GPU (CPU: see mode_settings)
 COMPILE_BUDGET_S = 60                                  # torch.compile gets this long, else 'skipped'
+CHILD_TIMEOUT_S = 300                                  # a memory-measuring child process gets this long
 TARGETS = {                                            # key: (comparison, threshold)
     'stage1_vs_bare_transformer': ('>=', 0.90),
     'stage2_vs_bare_transformer': ('>=', 0.80),
@@ -111,40 +117,18 @@ def script_defaults(script):
     return SimpleNamespace(**script.settings())
 
 
-def proc_status_kb(field):
-    """A memory field of /proc/self/status in kB (VmRSS, VmHWM), or None off Linux."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss():
-    """Reset this process's VmHWM (Linux: write 5 to clear_refs). True if it worked."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb():
-    """Peak RSS of this process in MB: VmHWM, else getrusage (kB on Linux)."""
-    kb = proc_status_kb('VmHWM')
-    if kb is None:
-        import resource
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024
-
-
 def sync(device):
     if device.type == 'cuda':
         torch.cuda.synchronize()
+
+
+def run_child(args, timeout, env=None):
+    """Run `python bench.py --child ...` in a fresh process and parse the JSON of its last output line."""
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f'child {args} failed: {proc.stderr[-2000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def cpu_counters():
@@ -180,10 +164,14 @@ def machine_info(device):
         pass
     info = {'cpu_model': model, 'cpu_cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
             'torch': torch.__version__, 'python': platform.python_version(), 'device': str(device),
-            'load_average': list(os.getloadavg()) if hasattr(os, 'getloadavg') else None}
+            'load_average': load_average()}
     if device.type == 'cuda':
         info['gpu'] = torch.cuda.get_device_name(device)
     return info
+
+
+def load_average():
+    return list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
 
 
 # ------------------------------------------------------------------------ synthetic data
@@ -219,6 +207,11 @@ def open_data(folder, labelled_only=False, hop_s=2.0):
     return HARData([PreparedDataset(folder)], WINDOW_S, RATE_HZ, hop_s, 1.0, seed=SEED, labelled_only=labelled_only)
 
 
+def open_both(folder):
+    """The loaders of both stages over one prepared folder: Stage 2 reads labelled windows at a 1 s hop."""
+    return {'stage1': open_data(folder), 'stage2': open_data(folder, labelled_only=True, hop_s=1.0)}
+
+
 def make_batches(data, batch_size, device, n=N_BATCHES):
     """n training batches from HARData.read_batch (the loader's own shapes), as tensors on device."""
     plan = data.epoch_plan('train', 0, batch_size, steps=n)
@@ -240,6 +233,7 @@ def text_tensors(device, n_channel_texts):
 
 
 # ------------------------------------------------------------------------ models and steps
+# shape: one of CONFIGS (model shape and batch size); cfg: a training script's settings.
 
 class BareTransformer(nn.Module):
     """The baseline: torch's own pre-norm GELU transformer over (B, 60, d) token sequences."""
@@ -254,60 +248,102 @@ class BareTransformer(nn.Module):
         return self.encoder(x)
 
 
-def encoder_config(cfg):
-    return EncoderConfig(cfg['d_model'], cfg['depth'], cfg['n_heads'], PATCH_SIZE, 64, 4.0, 0.0,
-                         cfg['decoder_depth'], 128)
+def encoder_config(shape):
+    return EncoderConfig(shape['d_model'], shape['depth'], shape['n_heads'], PATCH_SIZE, 64, 4.0, 0.0,
+                         shape['decoder_depth'], 128)
 
 
-def stage1_config(cfg):
-    """pretrain.py's defaults with this benchmark's model shape and batch size."""
-    C = script_defaults(pretrain)
-    C.D_MODEL, C.DEPTH, C.N_HEADS, C.DECODER_DEPTH = cfg['d_model'], cfg['depth'], cfg['n_heads'], cfg['decoder_depth']
-    C.BATCH_SIZE, C.PATCH_SIZE = cfg['batch'], PATCH_SIZE
-    return C
+def stage1_config(shape):
+    """pretrain.py's settings with this benchmark's model shape and batch size."""
+    cfg = script_defaults(pretrain)
+    cfg.D_MODEL, cfg.DEPTH, cfg.N_HEADS = shape['d_model'], shape['depth'], shape['n_heads']
+    cfg.DECODER_DEPTH, cfg.BATCH_SIZE, cfg.PATCH_SIZE = shape['decoder_depth'], shape['batch'], PATCH_SIZE
+    return cfg
 
 
-def build_step(kind, cfg, data, device, ctx, scaler, compile_model=False):
+def stage2_config():
+    """semantic_alignment_train.py's settings; the sampling rate is Stage 1's (the script takes it
+    from the Stage 1 checkpoint)."""
+    cfg = script_defaults(semantic_alignment_train)
+    cfg.SAMPLING_RATE_HZ = RATE_HZ
+    return cfg
+
+
+def stage1_parts(shape, data, device):
+    """-> (model, batches, loss(fwd, batch, g)) of the Stage 1 step: pretrain.step_loss."""
+    cfg = stage1_config(shape)
+    model = MAEPretrainModel(encoder_config(shape)).to(device)
+    batches = make_batches(data['stage1'], shape['batch'], device)
+    return model, batches, lambda fwd, b, g: pretrain.step_loss(fwd, b, g, cfg)[0]
+
+
+def stage2_parts(shape, data, device):
+    """-> (model, batches, loss(fwd, batch, g)) of the Stage 2 step: semantic_alignment_train.step_loss
+    against stand-in text embeddings."""
+    cfg = stage2_config()
+    model = SemanticAlignmentModel(encoder_config(shape), TEXT_DIM, cfg.NUM_PROTOTYPES, cfg.TEMPERATURE,
+                                   cfg.LEARN_TEMPERATURE, cfg.MEMORY_BANK_SIZE).to(device)
+    batches = make_batches(data['stage2'], shape['batch'], device)
+    text = text_tensors(device, len(data['stage2'].channel_texts))
+    return model, batches, lambda fwd, b, g: semantic_alignment_train.step_loss(model, fwd, b, g, cfg, text)[0]
+
+
+def bare_parts(shape, data, device):
+    """-> (model, batches, loss(fwd, batch, g)) of the baseline: random (B, 60, d) tokens, mean square output."""
+    model = BareTransformer(shape['d_model'], shape['depth'], shape['n_heads']).to(device)
+    gen = torch.Generator().manual_seed(SEED)
+    n_tok = N_CHANNELS * int(WINDOW_S * RATE_HZ) // PATCH_SIZE
+    batches = [torch.randn(shape['batch'], n_tok, shape['d_model'], generator=gen).to(device) for _ in range(N_BATCHES)]
+    return model, batches, lambda fwd, b, g: fwd(b).float().square().mean()
+
+
+STEP_PARTS = {'stage1': stage1_parts, 'stage2': stage2_parts, 'bare': bare_parts}
+
+
+def build_step(kind, shape, data, device, ctx, scaler, compile_model=False):
     """A closure running one full training step (forward, backward, clip, AdamW) of
-    kind 'stage1' | 'stage2' | 'bare' at model shape cfg. Returns (step(i), model)."""
-    torch.manual_seed(SEED)
-    C1 = stage1_config(cfg)
-    if kind == 'stage1':
-        model = MAEPretrainModel(encoder_config(cfg)).to(device)
-        batches = make_batches(data['stage1'], cfg['batch'], device)
-        loss_fn = lambda fwd, b, g: pretrain.step_loss(fwd, b, g, C1)[0]                  # noqa: E731
-    elif kind == 'stage2':
-        C2 = script_defaults(semantic_alignment_train)
-        C2.SAMPLING_RATE_HZ = RATE_HZ                                   # set from Stage 1's config in the script
-        model = SemanticAlignmentModel(encoder_config(cfg), TEXT_DIM, C2.NUM_PROTOTYPES, C2.TEMPERATURE,
-                                       C2.LEARN_TEMPERATURE, C2.MEMORY_BANK_SIZE).to(device)
-        batches = make_batches(data['stage2'], cfg['batch'], device)
-        text = text_tensors(device, len(data['stage2'].channel_texts))
-        loss_fn = lambda fwd, b, g: semantic_alignment_train.step_loss(model, fwd, b, g, C2, text)[0]  # noqa: E731
-    elif kind == 'bare':
-        model = BareTransformer(cfg['d_model'], cfg['depth'], cfg['n_heads']).to(device)
-        gen = torch.Generator().manual_seed(SEED)
-        n_tok = N_CHANNELS * int(WINDOW_S * RATE_HZ) // PATCH_SIZE
-        batches = [torch.randn(cfg['batch'], n_tok, cfg['d_model'], generator=gen).to(device) for _ in range(N_BATCHES)]
-        loss_fn = lambda fwd, b, g: fwd(b).float().square().mean()                          # noqa: E731
-    else:
+    kind 'stage1' | 'stage2' | 'bare' at model shape `shape`. Returns (step(i), model).
+    Every kind uses Stage 1's optimiser settings (learning rate, weight decay, clipping)."""
+    if kind not in STEP_PARTS:
         raise ValueError(kind)
+    torch.manual_seed(SEED)
+    model, batches, loss_fn = STEP_PARTS[kind](shape, data, device)
     model.train()
     fwd = torch.compile(model) if compile_model else model
-    opt = make_optimizer(model, C1.LEARNING_RATE, C1.WEIGHT_DECAY)
+    cfg = stage1_config(shape)
+    opt = make_optimizer(model, cfg.LEARNING_RATE, cfg.WEIGHT_DECAY)
 
     def step(i):
         """train_common.fit's step, minus logging."""
         g = step_generator(device, SEED, i)
         with ctx:
             loss = loss_fn(fwd, batches[i % len(batches)], g)
-        optimizer_step(model, opt, scaler, loss, C1.GRAD_CLIP)
+        optimizer_step(model, opt, scaler, loss, cfg.GRAD_CLIP)
         return loss
 
     return step, model
 
 
 # ------------------------------------------------------------------------ timing and FLOPs
+
+def time_interleaved(steps, device, rounds, first, max_rounds=None, budget_s=0.0, after_round=None):
+    """Time closures {name: step(i)} in rotating order, one call of each per round, step index
+    first + round -> {name: [s]}. Runs `rounds` rounds, then more up to max_rounds while under
+    budget_s seconds; after_round() runs after each round."""
+    names, times = list(steps), {k: [] for k in steps}
+    max_rounds = rounds if max_rounds is None else max_rounds
+    start, r = time.perf_counter(), 0
+    while r < rounds or (r < max_rounds and time.perf_counter() - start < budget_s):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            steps[name](first + r)
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+        if after_round is not None:
+            after_round()
+        r += 1
+    return times
+
 
 def _cpu_sdpa_flop_formulas():
     """FLOP formulas for the CPU flash-attention kernels, which FlopCounterMode does not list:
@@ -351,57 +387,33 @@ def matmul_step(device, dtype, n):
     return run
 
 
-def memory_now(device):
-    """MB in use now: CUDA allocated, or this process's RSS."""
-    return torch.cuda.memory_allocated() / 2 ** 20 if device.type == 'cuda' else proc_status_kb('VmRSS') / 1024
-
-
-def reset_peak(device):
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        reset_peak_rss()
-
-
-def peak_memory(device):
-    """MB: CUDA max allocated, or peak RSS, since reset_peak."""
-    return torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == 'cuda' else peak_rss_mb()
-
-
-def bench_config(cfg, data, device, ctx, scaler, R, peak_dtype, matmul_n):
+def bench_config(shape, data, device, ctx, scaler, rounds, peak_dtype, matmul_n):
     """The bare, Stage 1 and Stage 2 steps at one model shape.
 
-    Each is built and warmed up in turn (FLOPs are counted over its first step); then they are timed in interleaved rounds (one step of each kind and one
-    matmul per round, in rotating order), so that a machine shared with other work slows all of
-    them alike. Ratios (vs bare, fraction of the matmul peak) are medians of per-round ratios.
-    R: (warm-up steps (at least 1), min_rounds, max_rounds, budget_s). Returns (results per kind, the step closures)."""
-    warmup, min_rounds, max_rounds, budget_s = R
+    Each is built and warmed up in turn (FLOPs are counted over its first step); then they are
+    timed in interleaved rounds (one step of each kind, in rotating order, then one matmul), so
+    that a machine shared with other work slows all of them alike. Ratios (vs bare, fraction of
+    the matmul peak) are medians of per-round ratios. rounds: (warm-up steps (at least 1),
+    min_rounds, max_rounds, budget_s). Returns (results per kind, the step closures)."""
+    warmup, min_rounds, max_rounds, budget_s = rounds
     steps, res = {}, {}
     for kind in KINDS:
-        step, model = build_step(kind, cfg, data, device, ctx, scaler)
+        step, model = build_step(kind, shape, data, device, ctx, scaler)
         res[kind] = {'params': sum(p.numel() for p in model.parameters()),
                      'flops_per_step': count_flops(step, 0)}          # the first (warm-up) step
         for i in range(1, warmup):
             step(i)
         steps[kind] = step
     sync(device)
-    mm = matmul_step(device, peak_dtype, matmul_n)
-    times, mm_fps = {k: [] for k in KINDS}, []
-    start, r = time.perf_counter(), 0
-    while r < min_rounds or (r < max_rounds and time.perf_counter() - start < budget_s):
-        for kind in KINDS[r % len(KINDS):] + KINDS[:r % len(KINDS)]:
-            t0 = time.perf_counter()
-            steps[kind](warmup + 1 + r)
-            sync(device)
-            times[kind].append(time.perf_counter() - t0)
-        mm_fps.append(mm())
-        r += 1
+    mm, mm_fps = matmul_step(device, peak_dtype, matmul_n), []
+    times = time_interleaved(steps, device, min_rounds, warmup + 1, max_rounds, budget_s,
+                             after_round=lambda: mm_fps.append(mm()))
     fps = {k: res[k]['flops_per_step'] / np.array(times[k]) for k in KINDS}
     for kind in KINDS:
         med = float(np.median(times[kind]))
         res[kind].update({
-            'step_s': med, 'step_s_min': float(min(times[kind])), 'rounds': r,
-            'windows_per_s': cfg['batch'] / med, 'flop_per_s': res[kind]['flops_per_step'] / med,
+            'step_s': med, 'step_s_min': float(min(times[kind])), 'rounds': len(mm_fps),
+            'windows_per_s': shape['batch'] / med, 'flop_per_s': res[kind]['flops_per_step'] / med,
             'step_peak_fraction': float(np.median(fps[kind] / np.array(mm_fps))),
             'vs_bare': float(np.median(fps[kind] / fps['bare'])),
             'matmul_peak_flop_per_s': float(np.median(mm_fps))})
@@ -423,24 +435,29 @@ def profile_step(step, device, n_steps, first=1000, row_limit=15):
              'self_cpu_pct': 100 * e.self_cpu_time_total / total, 'calls_per_step': e.count / n_steps} for e in top]
 
 
+def profile_stages(steps, device, n_steps):
+    """profile_step of the Stage 1 and Stage 2 steps -> {kind: top ops}."""
+    return {k: profile_step(steps[k], device, n_steps) for k in ('stage1', 'stage2')}
+
+
 # ------------------------------------------------------------------------ data pipeline
 
-def bench_pipeline(data, cfg, device, n_batches, num_workers):
+def bench_pipeline(data, shape, device, n_batches, num_workers):
     """Windows/s of the Stage 1 input path: DataLoader (num_workers workers) -> device ->
     pretrain.make_views + token validity + structured_mask. The first batch (worker start-up)
     is timed separately."""
-    C = stage1_config(cfg)
-    loader = data.loader('train', 0, cfg['batch'], num_workers=num_workers, steps=n_batches + 1,
+    cfg = stage1_config(shape)
+    loader = data.loader('train', 0, shape['batch'], num_workers=num_workers, steps=n_batches + 1,
                          pin_memory=device.type == 'cuda')
     t_start = time.perf_counter()
     n_windows, t_first = 0, None
     for i, batch in enumerate(loader):
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         g = step_generator(device, SEED, i)
-        pretrain.make_views(batch, g, C)
+        pretrain.make_views(batch, g, cfg)
         P = batch['x'].shape[1] // PATCH_SIZE
         valid = token_validity(batch['channel_mask'], patch_valid(batch['length'], P, PATCH_SIZE))
-        structured_mask(valid, g, C.MASK_RATIO, C.SPAN_MASK_RATIO, C.CHANNEL_DROP_RATIO)
+        structured_mask(valid, g, cfg.MASK_RATIO, cfg.SPAN_MASK_RATIO, cfg.CHANNEL_DROP_RATIO)
         sync(device)
         if t_first is None:
             t_first = time.perf_counter()
@@ -451,21 +468,54 @@ def bench_pipeline(data, cfg, device, n_batches, num_workers):
             'startup_s': t_first - t_start}
 
 
-# ------------------------------------------------------------------------ memory vs data size
+# ------------------------------------------------------------------------ memory
+# memory_now / reset_peak / peak_memory(device): MB of CUDA allocations on a GPU, else of this
+# process's RSS. child_peak runs one measurement in a fresh process (mem_child, rss_child).
 
-def rss_child(folder, batch_size, n_batches):
-    """(Run in a fresh process.) Open prepared data, build HARData, read n_batches batches of a
-    training epoch through the loader; print RSS after imports, peak RSS, and the file-backed
-    (memory-mapped signals) and anonymous parts of RSS at the end, in MB, as JSON."""
-    base = proc_status_kb('VmRSS') / 1024
-    data = open_data(folder)
-    for i, batch in enumerate(data.loader('train', 0, batch_size, num_workers=0)):
-        if i + 1 >= n_batches:
-            break
-    print(json.dumps({'rss_after_imports_mb': base, 'peak_rss_mb': peak_rss_mb(),
-                      'rss_file_end_mb': (proc_status_kb('RssFile') or 0) / 1024,
-                      'rss_anon_end_mb': (proc_status_kb('RssAnon') or 0) / 1024,
-                      'windows': int(len(data.windows['train'])), 'batches': n_batches}))
+def proc_status_kb(field):
+    """A memory field of /proc/self/status in kB (VmRSS, VmHWM, RssFile, RssAnon), or None off Linux."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def memory_now(device):
+    """MB in use now: CUDA allocated, or this process's RSS."""
+    return torch.cuda.memory_allocated() / 2 ** 20 if device.type == 'cuda' else proc_status_kb('VmRSS') / 1024
+
+
+def reset_peak(device):
+    """Start a new peak: CUDA's peak statistics, or (Linux) this process's VmHWM via clear_refs."""
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
+
+
+def peak_memory(device):
+    """MB: CUDA max allocated, or peak RSS (VmHWM, else getrusage), since reset_peak or the start."""
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    kb = proc_status_kb('VmHWM')
+    if kb is None:
+        import resource
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024
+
+
+def child_peak(child, **opts):
+    """Run `bench.py --child <child> --<opt> <value> ...` in a fresh process -> its JSON (MB figures)."""
+    return run_child(['--child', child, *(a for k, v in opts.items() for a in (f'--{k}', str(v)))],
+                     timeout=CHILD_TIMEOUT_S)
 
 
 def mem_child(folder, kind, config, n_steps=2):
@@ -473,8 +523,7 @@ def mem_child(folder, kind, config, n_steps=2):
     n_steps of it (the second step is the first with optimizer state): CUDA max allocated, or
     peak RSS; printed in MB as JSON, with the figure before the first step."""
     device, ctx, scaler = setup_device(SEED)
-    data = {'stage1': open_data(folder), 'stage2': open_data(folder, labelled_only=True, hop_s=1.0)}
-    step, _ = build_step(kind, CONFIGS[config], data, device, ctx, scaler)
+    step, _ = build_step(kind, CONFIGS[config], open_both(folder), device, ctx, scaler)
     before = memory_now(device)
     reset_peak(device)
     for i in range(n_steps):
@@ -483,145 +532,37 @@ def mem_child(folder, kind, config, n_steps=2):
     print(json.dumps({'peak_mb': peak_memory(device), 'before_steps_mb': before}))
 
 
+def rss_child(folder, batch_size, n_batches):
+    """(Run in a fresh process.) Open prepared data, build HARData, read n_batches batches of a
+    training epoch through the loader; print RSS after imports, peak RSS, and the file-backed
+    (memory-mapped signals) and anonymous parts of RSS at the end, in MB, as JSON."""
+    cpu = torch.device('cpu')
+    base = memory_now(cpu)
+    data = open_data(folder)
+    for i, batch in enumerate(data.loader('train', 0, batch_size, num_workers=0)):
+        if i + 1 >= n_batches:
+            break
+    print(json.dumps({'rss_after_imports_mb': base, 'peak_rss_mb': peak_memory(cpu),
+                      'rss_file_end_mb': (proc_status_kb('RssFile') or 0) / 1024,
+                      'rss_anon_end_mb': (proc_status_kb('RssAnon') or 0) / 1024,
+                      'windows': int(len(data.windows['train'])), 'batches': n_batches}))
+
+
 def bench_memory(folder, configs):
     """Peak memory of the Stage 1 and Stage 2 steps at each config, each in a fresh process."""
-    return {c: {k: run_child(['--child', 'mem', '--data', str(folder), '--kind', k, '--config', c], timeout=300)
-                for k in MEMORY_KINDS} for c in configs}
-
-
-def run_child(args, timeout, env=None):
-    """Run `python bench.py --child ...` and parse the JSON of its last output line."""
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
-    if proc.returncode != 0:
-        raise RuntimeError(f'child {args} failed: {proc.stderr[-2000:]}')
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {c: {k: child_peak('mem', data=folder, kind=k, config=c) for k in MEMORY_KINDS} for c in configs}
 
 
 def bench_rss(folders, batch_size, n_batches):
     """Peak RSS of a fresh process reading n_batches from each prepared folder (1x, 8x)."""
     out = {}
     for tag, folder in folders.items():
-        out[tag] = run_child(['--child', 'rss', '--data', str(folder), '--batch', str(batch_size),
-                              '--batches', str(n_batches)], timeout=300)
+        out[tag] = child_peak('rss', data=folder, batch=batch_size, batches=n_batches)
         out[tag]['data_mb'] = os.path.getsize(Path(folder) / 'signals.bin') / 2 ** 20
     return out
 
 
-# ------------------------------------------------------------------------ raw conversion (HHAR)
-
-HHAR_HEADER = ['Index', 'Arrival_Time', 'Creation_Time', 'x', 'y', 'z', 'User', 'Model', 'Device', 'gt']
-HHAR_PHONES = [('nexus4', 'nexus4_1', 200), ('nexus4', 'nexus4_2', 200), ('s3', 's3_1', 150), ('s3mini', 's3mini_1', 100)]
-HHAR_GT = ['stand', 'sit', 'walk', 'stairsup', 'stairsdown', 'bike', 'null']
-
-
-def hhar_stream(user, model_name, device, rate, n, gyro, rng, t0_ns):
-    """Rows of one (user, device) stream: jittered timestamps at `rate`, gt runs of 20-60 s (some `null`)."""
-    period = 1e9 / rate
-    t = t0_ns + np.cumsum(np.full(n, period) * rng.uniform(0.9, 1.1, n)).astype(np.int64)
-    run = rng.integers(int(20 * rate), int(60 * rate), n // int(20 * rate) + 1)
-    gt = np.repeat(rng.integers(0, len(HHAR_GT), len(run)), run)[:n]
-    xyz = rng.normal(0, 0.5 if gyro else 2.0, (n, 3)) + (0 if gyro else np.array([0.0, 0.0, 9.81]))
-    return {'Arrival_Time': t // 1_000_000 + 1500, 'Creation_Time': t, 'x': xyz[:, 0].astype(np.float32),
-            'y': xyz[:, 1].astype(np.float32), 'z': xyz[:, 2].astype(np.float32),
-            'User': np.full(n, user), 'Model': np.full(n, model_name), 'Device': np.full(n, device),
-            'gt': np.array(HHAR_GT)[gt]}
-
-
-def write_hhar_csv(path, streams):
-    import pandas as pd
-    cols = {k: np.concatenate([s[k] for s in streams]) for k in HHAR_HEADER[1:]}
-    df = pd.DataFrame({'Index': np.arange(len(cols['x'])), **cols})[HHAR_HEADER]
-    df.to_csv(path, index=False, float_format='%.7g')
-
-
-def write_hhar_raw(folder, phone_acc_rows):
-    """A raw HHAR folder: Phones_accelerometer.csv with about phone_acc_rows rows (9 users x 4
-    phones); the phone gyroscope covers the same time at 4 Hz (so every accelerometer sample is
-    aligned and converted) and the watch files are small. Returns the CSV paths."""
-    rng = np.random.default_rng(SEED)
-    folder = Path(folder) / 'Activity recognition exp'
-    folder.mkdir(parents=True)
-    users = list('abcdefghi')
-    per = phone_acc_rows // (len(users) * len(HHAR_PHONES))
-    acc, gyro = [], []
-    for u in users:
-        for model_name, device, rate in HHAR_PHONES:
-            t0 = 1_424_696_631_913_248_572 + rng.integers(0, 10 ** 12)
-            acc.append(hhar_stream(u, model_name, device, rate, per, False, rng, t0))
-            gyro.append(hhar_stream(u, model_name, device, 4, int(per * 4 / rate) + 8, True, rng, t0 - 10 ** 8))
-    watch = [('gear', 'gear_1', 100)]
-    w_acc = [hhar_stream(u, m, d, r, 6000, False, rng, 1_424_696_631_913_248_572) for u in 'ab' for m, d, r in watch]
-    w_gyro = [hhar_stream(u, m, d, r, 6000, True, rng, 1_424_696_631_903_248_572) for u in 'ab' for m, d, r in watch]
-    paths = []
-    for name, streams in (('Phones_accelerometer.csv', acc), ('Phones_gyroscope.csv', gyro),
-                          ('Watch_accelerometer.csv', w_acc), ('Watch_gyroscope.csv', w_gyro)):
-        write_hhar_csv(folder / name, streams)
-        paths.append(folder / name)
-    return paths
-
-
-def convert_child(tmp, reps):
-    """(Run in a fresh process, so that nothing of the benchmark so far runs alongside.) Time
-    datasets.hhar.convert of tmp/hhar_raw and plain pandas.read_csv of its four CSV files,
-    alternating, `reps` times each; print the medians of wall time and of process CPU time (all
-    threads) as JSON."""
-    import pandas as pd
-    from datasets import hhar
-    raw = Path(tmp) / 'hhar_raw'
-    paths = sorted(raw.rglob('*.csv'))
-    for p in paths:                                              # page cache warm for both
-        p.read_bytes()
-
-    def timed(fn):
-        w, c = time.perf_counter(), time.process_time()
-        out = fn()
-        return out, time.perf_counter() - w, time.process_time() - c
-
-    reader, conv = [], []
-    for _ in range(reps):
-        reader.append(timed(lambda: [pd.read_csv(p) for p in paths])[1:])
-        meta, *tc = timed(lambda: hhar.convert(raw, Path(tmp) / 'hhar_prepared'))
-        conv.append(tc)
-    (rw, rc), (cw, cc) = np.median(reader, 0), np.median(conv, 0)
-    print(json.dumps({'reader_s': rw, 'convert_s': cw, 'reader_cpu_s': rc, 'convert_cpu_s': cc,
-                      'prepared_samples': meta['n_samples'], 'reader_wall_cpu_s': reader, 'convert_wall_cpu_s': conv}))
-
-
-def bench_convert(tmp, rows, reps):
-    """datasets.hhar.convert against plain pandas.read_csv of the same four files (generated
-    here, timed in a fresh process): the wall-time ratio is the headline; the CPU-time ratio is
-    reported with it (pandas 3's plain read_csv parses with a helper thread when a core is free,
-    so its wall time can be below its CPU time; the converter runs on one thread)."""
-    try:
-        from datasets import hhar                                # noqa: F401
-    except ImportError as e:
-        return {'available': False, 'reason': f'datasets.hhar cannot be imported: {e}'}
-    t0 = time.perf_counter()
-    paths = write_hhar_raw(Path(tmp) / 'hhar_raw', rows)
-    gen_s = time.perf_counter() - t0
-    size_mb = sum(p.stat().st_size for p in paths) / 1e6
-    r = run_child(['--child', 'convert', '--data', str(tmp), '--reps', str(reps)], timeout=600)
-    return {'available': True, 'raw_mb': size_mb, 'big_file_mb': paths[0].stat().st_size / 1e6,
-            'generate_s': gen_s, 'reps': reps, **r,
-            'reader_mb_per_s': size_mb / r['reader_s'], 'convert_mb_per_s': size_mb / r['convert_s'],
-            'convert_over_reader_ratio': r['convert_s'] / r['reader_s'],
-            'convert_over_reader_ratio_cpu': r['convert_cpu_s'] / r['reader_cpu_s']}
-
-
-# ------------------------------------------------------------------------ torch.compile
-
-def time_interleaved(steps, device, rounds, first):
-    """Time closures {name: step(i)} in alternating order for `rounds` rounds -> {name: [s]}."""
-    names, times = list(steps), {k: [] for k in steps}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            t0 = time.perf_counter()
-            steps[name](first + r)
-            sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return times
-
+# ------------------------------------------------------------------------ torch.compile and AMP
 
 def compile_child(folder, config, rounds=3):
     """(Run in a fresh process.) The Stage 1 step at `config`, eager and with torch.compile(model)
@@ -660,11 +601,11 @@ def bench_compile(folder, config, eager_step_s, cache_dir):
     return {'status': 'measured', **r, 'speedup': r['eager_step_s'] / r['compiled_step_s']}
 
 
-def bench_amp(amp_step, cfg, data, device, rounds):
+def bench_amp(amp_step, shape, data, device, rounds):
     """On CUDA: the Stage 1 step in plain fp32 (no autocast, no loss scaling) against AMP FP16."""
     if device.type != 'cuda':
         return {'status': 'n/a on CPU (training runs fp32 there)'}
-    fp32, _ = build_step('stage1', cfg, data, device, nullcontext(), torch.amp.GradScaler('cuda', enabled=False))
+    fp32, _ = build_step('stage1', shape, data, device, nullcontext(), torch.amp.GradScaler('cuda', enabled=False))
     fp32(0)
     times = time_interleaved({'fp32': fp32, 'amp': amp_step}, device, rounds, first=2000)
     f, a = float(np.median(times['fp32'])), float(np.median(times['amp']))
@@ -730,11 +671,9 @@ def fmt(v, unit=''):
     return f'{v}{unit}'
 
 
-def print_report(R, flat):
-    m = R['machine']
-    mem_kind = 'CUDA max allocated' if m['device'].startswith('cuda') else 'peak RSS'
-    print(f"\n== bench.py ({R['mode']})  device {m['device']}  cpu {m['cpu_model']} ({m['cpu_cores']} cores)  "
-          f"torch {m['torch']}  load average {m['load_average']} -> {m.get('load_average_end')}")
+def print_steps(R):
+    """The step table: per model shape and kind, time, throughput, FLOPs, ratios and peak memory."""
+    mem_kind = 'CUDA max allocated' if R['machine']['device'].startswith('cuda') else 'peak RSS'
     print(f"\n{'config':<8} {'step':<7} {'step ms':>9} {'windows/s':>10} {'GFLOP/step':>11} {'GFLOP/s':>8} "
           f"{'of peak':>8} {'vs bare':>8} {'peak MB':>8}")
     for cname, res in R['steps'].items():
@@ -747,6 +686,10 @@ def print_report(R, flat):
               f"{res['bare']['matmul_peak_flop_per_s'] / 1e9:.1f} GFLOP/s; {res['bare']['rounds']} interleaved rounds")
     print(f"(peak MB: {mem_kind} of a fresh process that builds that step and runs two of them; "
           f"vs bare and of peak: medians of per-round ratios)")
+
+
+def print_sections(R, flat):
+    """One or two lines each: pipeline, memory vs data size, conversion, torch.compile, AMP."""
     p, c = R['pipeline'], R['convert']
     print(f"\npipeline: {p['windows_per_s']:.0f} windows/s ({p['num_workers']} workers, start-up {p['startup_s']:.2f} s)"
           f" = {flat['pipeline_over_step_ratio']:.1f}x the Stage 1 step's {R['steps']['default']['stage1']['windows_per_s']:.1f}")
@@ -766,79 +709,106 @@ def print_report(R, flat):
              f"speed-up {cp['speedup']:.2f}x" if 'speedup' in cp else ''))
     print(f"AMP (stage 1, default): {R['amp']['status']}"
           + (f"; speed-up over fp32 {R['amp']['speedup']:.2f}x" if 'speedup' in R['amp'] else ''))
+
+
+def print_profiles(R):
     for kind, rows in R.get('profile', {}).items():
         print(f"\nprofile {kind} (default config), top ops by self CPU time:")
         for r in rows:
             print(f"  {r['op'][:56]:<56} {r['self_cpu_ms_per_step']:>8.1f} ms/step {r['self_cpu_pct']:>5.1f}% "
                   f"{r['calls_per_step']:>6.0f} calls/step")
+
+
+def print_targets_and_load(R, flat):
+    """The targets table, then how much CPU other processes took per section."""
     print(f"\n{'target':<30} {'value':>10} {'target':>8}  status")
     for key, (v, status, text) in target_status(flat).items():
         print(f"{key:<30} {fmt(v):>10} {text:>8}  {status}")
     busy = {k: v['others'] + v['steal'] for k, v in R['section_others'].items() if v}
+    cores = R['machine']['cpu_cores']
     if busy:
         print('\nother processes (and hypervisor steal) took, in CPUs on average: '
               + ', '.join(f'{k} {v:.2f}' for k, v in busy.items()))
-        if max(busy.values()) > 0.2 * m['cpu_cores']:
-            print(f"note: the machine was shared (up to {max(busy.values()):.1f} of {m['cpu_cores']} CPUs taken by "
+        if max(busy.values()) > 0.2 * cores:
+            print(f"note: the machine was shared (up to {max(busy.values()):.1f} of {cores} CPUs taken by "
                   f"others): CPU step times, fractions of peak and ratios of those sections are pessimistic.")
+
+
+def print_report(R, flat):
+    """The printed report: machine, step table, the other sections, profiles, targets, load."""
+    m = R['machine']
+    print(f"\n== bench.py ({R['mode']})  device {m['device']}  cpu {m['cpu_model']} ({m['cpu_cores']} cores)  "
+          f"torch {m['torch']}  load average {m['load_average']} -> {m.get('load_average_end')}")
+    print_steps(R)
+    print_sections(R, flat)
+    print_profiles(R)
+    print_targets_and_load(R, flat)
+
+
+def write_json(path, R, flat):
+    """The flat figures, the targets' status and the nested details R, as JSON."""
+    targets = {k: {'value': v, 'status': s, 'target': t} for k, (v, s, t) in target_status(flat).items()}
+    with open(path, 'w') as f:
+        json.dump({**flat, 'targets': targets, 'details': R}, f, indent=1, default=str)
+    print(f'wrote {path}')
 
 
 # ------------------------------------------------------------------------ main
 
-def run(M, json_path=None):
+def section(R, name, fn, *args):
+    """fn(*args), announced; its wall time and the CPUs other processes took meanwhile go into R."""
+    print(f'{name} ...', flush=True)
+    t, c = time.perf_counter(), cpu_counters()
+    out = fn(*args)
+    R['section_s'][name] = time.perf_counter() - t
+    R['section_others'][name] = others_cpus(c, cpu_counters())
+    return out
+
+
+def measure(R, mode, tmp, device, ctx, scaler):
+    """Every section of the benchmark, on synthetic prepared data written to tmp; results into R."""
+    print(f'writing synthetic prepared data to {tmp} ...', flush=True)
+    folder_1x = write_synthetic(tmp / '1x', 'synth', mode.synth_samples)
+    folder_8x = write_synthetic(tmp / '8x', 'synth', mode.synth_samples, copies=8)
+    data = open_both(folder_1x)
+    R['steps'], R['section_s'], R['section_others'] = {}, {}, {}
+    for cname, shape in CONFIGS.items():
+        R['steps'][cname], steps = section(R, f'steps {cname}', bench_config, shape, data, device, ctx, scaler,
+                                           mode.rounds[cname], getattr(torch, R['peak_dtype']), R['matmul_n'])
+        if cname == 'default':
+            R['profile'] = section(R, 'profile', profile_stages, steps, device, mode.profile_steps)
+            R['amp'] = section(R, 'AMP', bench_amp, steps['stage1'], shape, data, device, mode.rounds[cname][1])
+        del steps
+    R['memory'] = section(R, 'memory', bench_memory, folder_1x, mode.memory_configs)
+    R['pipeline'] = section(R, 'pipeline', bench_pipeline, data['stage1'], CONFIGS['default'], device,
+                            mode.pipe_batches, script_defaults(pretrain).NUM_WORKERS)
+    R['rss'] = section(R, 'rss', bench_rss, {'1x': folder_1x, '8x': folder_8x},
+                       CONFIGS['default']['batch'], mode.rss_batches)
+    R['convert'] = section(R, 'convert', bench_convert, tmp, mode.csv_rows, mode.convert_reps, run_child)
+    R['compile'] = section(R, 'compile', bench_compile, folder_1x, 'default',
+                           R['steps']['default']['stage1']['step_s'], tmp / 'compile_cache') if mode.compile else \
+        {'status': 'skipped (--quick)'}
+
+
+def run(mode, json_path=None):
     """The whole benchmark: print the table, write JSON, return the flat figures."""
     device, ctx, scaler = setup_device(SEED)
-    R = {'machine': machine_info(device), 'mode': M.name}
+    R = {'machine': machine_info(device), 'mode': mode.name}
     R['peak_dtype'] = 'float16' if device.type == 'cuda' else 'float32'
-    R['matmul_n'] = M.matmul_n if device.type == 'cpu' else CUDA_MATMUL_N
-    peak_dtype = getattr(torch, R['peak_dtype'])
-    C1 = script_defaults(pretrain)
+    R['matmul_n'] = mode.matmul_n if device.type == 'cpu' else CUDA_MATMUL_N
     tmp = Path(tempfile.mkdtemp(prefix='imu_bench_'))
     t0 = time.perf_counter()
     try:
-        print(f'writing synthetic prepared data to {tmp} ...', flush=True)
-        folder_1x = write_synthetic(tmp / '1x', 'synth', M.synth_samples)
-        folder_8x = write_synthetic(tmp / '8x', 'synth', M.synth_samples, copies=8)
-        data = {'stage1': open_data(folder_1x), 'stage2': open_data(folder_1x, labelled_only=True, hop_s=1.0)}
-        R['steps'], R['section_s'], R['section_others'] = {}, {}, {}
-
-        def section(name, fn, *args):
-            print(f'{name} ...', flush=True)
-            t, c = time.perf_counter(), cpu_counters()
-            out = fn(*args)
-            R['section_s'][name] = time.perf_counter() - t
-            R['section_others'][name] = others_cpus(c, cpu_counters())
-            return out
-
-        for cname, cfg in CONFIGS.items():
-            R['steps'][cname], steps = section(f'steps {cname}', bench_config, cfg, data, device,
-                                               ctx, scaler, M.rounds[cname], peak_dtype, R['matmul_n'])
-            if cname == 'default':
-                R['profile'] = section('profile', lambda: {k: profile_step(steps[k], device, M.profile_steps)
-                                                           for k in ('stage1', 'stage2')})
-                R['amp'] = section('AMP', bench_amp, steps['stage1'], cfg, data, device, M.rounds[cname][1])
-            del steps
-        R['memory'] = section('memory', bench_memory, folder_1x, M.memory_configs)
-        R['pipeline'] = section('pipeline', bench_pipeline, data['stage1'], CONFIGS['default'], device,
-                                M.pipe_batches, C1.NUM_WORKERS)
-        R['rss'] = section('rss', bench_rss, {'1x': folder_1x, '8x': folder_8x},
-                           CONFIGS['default']['batch'], M.rss_batches)
-        R['convert'] = section('convert', bench_convert, tmp, M.csv_rows, M.convert_reps)
-        R['compile'] = section('compile', bench_compile, folder_1x, 'default',
-                               R['steps']['default']['stage1']['step_s'], tmp / 'compile_cache') if M.compile else \
-            {'status': 'skipped (--quick)'}
+        measure(R, mode, tmp, device, ctx, scaler)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    R['machine']['load_average_end'] = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
+    R['machine']['load_average_end'] = load_average()
     R['total_s'] = time.perf_counter() - t0
     flat = flat_figures(R)
     print_report(R, flat)
     print(f"\ntotal {R['total_s']:.0f} s (" + ', '.join(f'{k} {v:.0f} s' for k, v in R['section_s'].items()) + ')')
     if json_path:
-        targets = {k: {'value': v, 'status': s, 'target': t} for k, (v, s, t) in target_status(flat).items()}
-        with open(json_path, 'w') as f:
-            json.dump({**flat, 'targets': targets, 'details': R}, f, indent=1, default=str)
-        print(f'wrote {json_path}')
+        write_json(json_path, R, flat)
     return flat
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import bench
+import bench_convert
 
 TINY = dict(d_model=32, depth=2, n_heads=2, decoder_depth=1, batch=4)
 TOKENS = 60                                    # 10 patches x 6 channels per window
@@ -17,11 +18,25 @@ def data(tmp_path_factory):
     return {'stage1': bench.open_data(folder), 'stage2': bench.open_data(folder, labelled_only=True, hop_s=1.0)}
 
 
-def test_defaults_come_from_the_training_scripts():
-    C = bench.script_defaults(bench.pretrain)
-    assert (C.D_MODEL, C.DEPTH, C.N_HEADS, C.PATCH_SIZE, C.BATCH_SIZE) == (384, 6, 6, 20, 20)
-    assert isinstance(C.NUM_WORKERS, int)
-    assert bench.script_defaults(bench.semantic_alignment_train).NUM_PROTOTYPES >= 1
+def test_steps_follow_the_training_scripts_settings(data, monkeypatch):
+    """A changed default of pretrain.py or semantic_alignment_train.py reaches the steps bench
+    times; only the model shape and batch size are the benchmark's own."""
+    stage1, stage2 = bench.pretrain.settings(), bench.semantic_alignment_train.settings()
+    monkeypatch.setattr(bench.pretrain, 'settings', lambda: {**stage1, 'MASK_RATIO': 0.25, 'D_MODEL': 999})
+    monkeypatch.setattr(bench.semantic_alignment_train, 'settings', lambda: {**stage2, 'NUM_PROTOTYPES': 5})
+    seen = []
+    step_loss = bench.pretrain.step_loss
+    monkeypatch.setattr(bench.pretrain, 'step_loss', lambda fwd, b, g, cfg: seen.append(cfg) or step_loss(fwd, b, g, cfg))
+    step, _ = bench.build_step('stage1', TINY, data, torch.device('cpu'), bench.nullcontext(),
+                               torch.amp.GradScaler('cuda', enabled=False))
+    step(0)
+    cfg = seen[0]
+    assert cfg.MASK_RATIO == 0.25
+    assert (cfg.D_MODEL, cfg.DEPTH, cfg.N_HEADS, cfg.BATCH_SIZE, cfg.PATCH_SIZE) == (32, 2, 2, 4, 20)
+    assert isinstance(cfg.NUM_WORKERS, int)
+    _, model = bench.build_step('stage2', TINY, data, torch.device('cpu'), bench.nullcontext(),
+                                torch.amp.GradScaler('cuda', enabled=False))
+    assert model.label_bank.K == 5
 
 
 def test_batches_have_the_loader_shapes(data):
@@ -51,6 +66,36 @@ def test_bare_flops_match_the_transformer_arithmetic(data):
     B, L, d = TINY['batch'], TOKENS, TINY['d_model']
     per_layer = 3 * 24 * B * L * d * d + (2 + 5) * 2 * B * L * L * d
     assert bench.count_flops(step, 0) == TINY['depth'] * per_layer
+
+
+def test_time_interleaved_rotates_the_order_and_runs_the_rounds():
+    """Each round calls every step once, starting one further along; the step index is first +
+    round; rounds beyond the minimum run only while under the time budget."""
+    calls, after = [], []
+    steps = {k: (lambda i, k=k: calls.append((k, i))) for k in 'abc'}
+    times = bench.time_interleaved(steps, torch.device('cpu'), 2, first=5, max_rounds=4, budget_s=0.0,
+                                   after_round=lambda: after.append(len(calls)))
+    assert calls == [('a', 5), ('b', 5), ('c', 5), ('b', 6), ('c', 6), ('a', 6)]
+    assert after == [3, 6] and all(len(t) == 2 for t in times.values())
+    times = bench.time_interleaved(steps, torch.device('cpu'), 1, first=0, max_rounds=3, budget_s=60.0)
+    assert all(len(t) == 3 for t in times.values())
+
+
+def test_cpu_peak_memory_covers_the_memory_in_use():
+    cpu = torch.device('cpu')
+    bench.reset_peak(cpu)
+    now = bench.memory_now(cpu)
+    assert bench.peak_memory(cpu) >= now > 0
+
+
+def test_generated_hhar_folder_converts(tmp_path):
+    """bench_convert's raw HHAR folder is one the converter reads: every user converts."""
+    from datasets import hhar
+    paths = bench_convert.write_hhar_raw(tmp_path / 'hhar_raw', 3600)
+    assert [p.name for p in paths] == ['Phones_accelerometer.csv', 'Phones_gyroscope.csv',
+                                       'Watch_accelerometer.csv', 'Watch_gyroscope.csv']
+    meta = hhar.convert(tmp_path / 'hhar_raw', tmp_path / 'prepared')
+    assert meta['subjects'] == list('abcdefghi') and meta['n_samples'] > 0
 
 
 def test_target_status():
