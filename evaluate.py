@@ -67,6 +67,7 @@ def parse_args(argv=None):
     ap.add_argument('--repeats', type=int, default=10, help='k-shot draws to average (default 10)')
     ap.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples for intervals (0: none)')
     ap.add_argument('--no-probe', action='store_true', help='skip the linear probe and k-shot')
+    ap.add_argument('--no-linear-probe', action='store_true', help='skip the linear probe, keep k-shot')
     ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='test-time rotation averaging: '
                     "embed each window as recorded and in N-1 fixed rotations of each device (the checkpoint's "
                     "training rotation, 'so3' or 'gravity'), and average; default 1 (off)")
@@ -200,8 +201,8 @@ def fit_predict(train_x, train_y, test_x, seed):
     return clf.predict(test_x)
 
 
-def probes(emb, y, subjects, n_classes, shots, repeats, seed):
-    """Linear probe on all support windows, and k-shot, tested on query subjects."""
+def probes(emb, y, subjects, n_classes, shots, repeats, seed, linear=True):
+    """Linear probe on all support windows (if `linear`), and k-shot, tested on query subjects."""
     halves = subject_halves(subjects, seed)
     if halves is None:
         rng = np.random.default_rng(seed)
@@ -215,10 +216,11 @@ def probes(emb, y, subjects, n_classes, shots, repeats, seed):
     query = ~support
     x = emb.numpy()
     out = {'probe_protocol': note}
-    lp = fit_predict(x[support], y[support], x[query], seed)
-    m = classification_metrics(y[query], lp, n_classes)
-    out['linear_probe'] = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_train': int(support.sum()),
-                           'n_test': int(query.sum())}
+    if linear:
+        lp = fit_predict(x[support], y[support], x[query], seed)
+        m = classification_metrics(y[query], lp, n_classes)
+        out['linear_probe'] = {'accuracy': m['accuracy'], 'macro_f1': m['macro_f1'], 'n_train': int(support.sum()),
+                               'n_test': int(query.sum())}
     out['few_shot'] = {}
     classes = np.unique(y[support])
     for k in shots:
@@ -341,6 +343,7 @@ def print_summary(results):
         rows += [('zero-shot', zs['accuracy'], zs['macro_f1']), ('chance (uniform)', 1 / len(zs['labels']), None)]
     if 'linear_probe' in results:
         rows.append(('linear probe', results['linear_probe']['accuracy'], results['linear_probe']['macro_f1']))
+    if 'few_shot' in results:
         for k, v in results['few_shot'].items():
             rows.append((f'{k}-shot (mean of {v["repeats"]})', v['accuracy'], v['macro_f1']))
     print(f'\n{results["data"]["name"]}: {results["protocol"]}')
@@ -404,7 +407,8 @@ def main(argv=None):
                        f'Zero-shot on {ds.name}: acc {zs["accuracy"]:.2f}, macro-F1 {zs["macro_f1"]:.2f}')
     if not args.no_probe:
         shots = [int(k) for k in args.shots.split(',') if k]
-        results.update(probes(emb, y, subj, len(data.label_names), shots, args.repeats, args.seed))
+        results.update(probes(emb, y, subj, len(data.label_names), shots, args.repeats, args.seed,
+                              linear=not args.no_linear_probe))
 
     with open(out_dir / 'results.json', 'w') as f:
         json.dump(results, f, indent=1)

@@ -38,17 +38,20 @@ def find_root(raw, marker):
 
 def archive_in(raw, marker):
     """`raw` itself, or, when `raw` is a folder without `marker` (a glob matching a file or folder
-    of the unpacked dataset) in it or up to three levels down, the zip archive there that holds
-    such a member (or a nested zip). Lets --raw name the folder a download was saved in.
-    Several candidate zips are refused; with none, find_root's error is raised."""
+    of the unpacked dataset, or a tuple of such globs) in it or up to three levels down, the zip
+    archive there that holds such a member (or a nested zip). Lets --raw name the folder a
+    download was saved in. Several candidate zips are refused; with none, `raw` is returned (the
+    converter then says what it expected)."""
     raw = Path(raw)
+    markers = (marker,) if isinstance(marker, str) else tuple(marker)
     if not raw.is_dir():
         return raw
-    try:
-        find_root(raw, marker)
-        return raw
-    except ConversionError as e:
-        missing = e
+    for m in markers:
+        try:
+            find_root(raw, m)
+            return raw
+        except ConversionError:
+            pass
 
     def holds(path):
         try:
@@ -56,17 +59,18 @@ def archive_in(raw, marker):
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError):
             return False
-        return any(n.lower().endswith('.zip') or any(fnmatch.fnmatch(part, marker) for part in n.split('/'))
+        return any(n.lower().endswith('.zip') or any(fnmatch.fnmatch(part, m) for part in n.split('/')
+                                                      for m in markers)
                    for n in names if '__MACOSX' not in n)
     for depth in range(4):
         hits = [z for z in sorted(raw.glob('/'.join(['*'] * depth + ['*.zip'])))
                 if '__MACOSX' not in z.parts and z.is_file() and holds(z)]
         if len(hits) > 1:
-            raise ConversionError(f'{raw}: no unpacked "{marker}", and several zip archives that could hold it: '
+            raise ConversionError(f'{raw}: no unpacked "{markers[0]}", and several zip archives that could hold it: '
                                   f'{", ".join(str(z.relative_to(raw)) for z in hits)}; pass one of them')
         if hits:
             return hits[0]
-    raise missing
+    return raw
 
 
 @contextmanager

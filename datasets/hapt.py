@@ -52,7 +52,9 @@ def read_labels(path):
 
 
 def convert(raw, out_root, rate_hz=50.0, subjects=None):
-    """Convert the raw HAPT folder `raw` into `out_root/hapt`. `subjects`: optional subset of user ids."""
+    """Convert the raw HAPT folder `raw` into `out_root/hapt`. `subjects`: optional subset of user ids
+    (1 or '1')."""
+    wanted = None if subjects is None else {int(s) for s in subjects}
     root = find_root(raw, 'RawData') / 'RawData'
     table = read_labels(root / 'labels.txt')
     acc_files = sorted(root.glob('acc_exp*_user*.txt'))
@@ -61,7 +63,7 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
     with PreparedWriter(out_root, NAME, LABELS, [LAYOUT], SOURCE, rate_hz) as w:
         for acc_path in acc_files:
             exp, user = map(int, re.match(r'acc_exp(\d+)_user(\d+)\.txt', acc_path.name).groups())
-            if subjects is not None and user not in subjects:
+            if wanted is not None and user not in wanted:
                 continue
             gyro_path = root / acc_path.name.replace('acc_', 'gyro_')
             acc = read_numeric(acc_path, sep=r'\s+', n_cols=3)

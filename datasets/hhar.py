@@ -164,7 +164,7 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """Convert raw HHAR (folder or outer zip) into `out_root/hhar`. `subjects`: optional subset of users a..i."""
     wanted = None if subjects is None else {str(s) for s in subjects}
     keep = lambda name: 'Still exp' not in name                                  # noqa: E731
-    with raw_folder(raw, out_root, keep) as folder:
+    with raw_folder(raw, out_root, keep, FILES[0][0]) as folder:
         root = find_root(folder, FILES[0][0])
         with PreparedWriter(out_root, NAME, LABELS, LAYOUTS, SOURCE, rate_hz) as w:
             for layout, (acc_name, gyro_name) in enumerate(FILES):

@@ -19,6 +19,7 @@ median |acc| is 7..13 m/s^2 has gravity, one below 3 m/s^2 has not; the channels
 flag follows the majority of files, and the counts are noted in the source.
 """
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -172,6 +173,8 @@ def gravity_votes(recordings):
 
 def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """Convert the raw KU-HAR folder `raw` into `out_root/ku_har`. `subjects`: optional subset of ids."""
+    if not Path(raw).exists():
+        raise ConversionError(f'{raw}: raw folder does not exist')
     for folder in FOLDERS:
         try:
             root = find_root(raw, folder) / folder

@@ -22,6 +22,7 @@ from datasets.common import find_root, line_of_row, raw_folder, read_numeric
 from datasets.format import ConversionError, PreparedWriter, triad
 
 NAME = 'mhealth'
+MARKER = 'mHealth_subject*.log'
 RATE_HZ = 50.0
 N_COLS = 24
 DEVICE = 'shimmer2'
@@ -78,8 +79,8 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """Convert raw MHEALTH (folder or zip) into `out_root/mhealth`. `subjects`: optional subset of ids 1..10."""
     wanted = None if subjects is None else {str(s) for s in subjects}
     keep = lambda name: name.endswith('.log')                                    # noqa: E731
-    with raw_folder(raw, out_root, keep) as folder:
-        root = find_root(folder, 'mHealth_subject*.log')
+    with raw_folder(raw, out_root, keep, MARKER) as folder:
+        root = find_root(folder, MARKER)
         with PreparedWriter(out_root, NAME, LABELS, [LAYOUT], SOURCE, rate_hz) as w:
             for subject, path in subject_files(root):
                 if wanted is None or str(subject) in wanted:

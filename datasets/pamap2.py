@@ -119,7 +119,7 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """Convert raw PAMAP2 (folder or outer zip) into `out_root/pamap2`. `subjects`: optional subset of 101..109."""
     wanted = None if subjects is None else {str(s) for s in subjects}
     keep = lambda name: name.lower().endswith(('.zip', '.dat'))                  # noqa: E731
-    with raw_folder(raw, out_root, keep) as folder:
+    with raw_folder(raw, out_root, keep, 'Protocol') as folder:
         root = find_root(folder, 'Protocol')
         with PreparedWriter(out_root, NAME, LABELS, [LAYOUT], SOURCE, rate_hz) as w:
             for subject, path in subject_files(root):

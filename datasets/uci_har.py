@@ -102,7 +102,7 @@ def _keep_member(name):
 def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """Convert raw UCI HAR (folder or outer zip) into `out_root/uci_har`. `subjects`: subset of ids 1..30."""
     wanted = None if subjects is None else {str(s) for s in subjects}
-    with raw_folder(raw, out_root, _keep_member) as folder:
+    with raw_folder(raw, out_root, _keep_member, 'y_train.txt') as folder:
         root = find_root(folder, 'y_train.txt').parent
         with PreparedWriter(out_root, NAME, LABELS, [LAYOUT], SOURCE, rate_hz) as w:
             for split in SPLITS:

@@ -120,7 +120,7 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
     """
     wanted = None if subjects is None else {str(s) for s in subjects}
     keep = lambda name: name.lower().endswith(('.zip', '.txt')) and '/arff' not in name  # noqa: E731
-    with raw_folder(raw, out_root, keep) as folder:
+    with raw_folder(raw, out_root, keep, ('accel', V11_FILE)) as folder:
         version, root = locate(folder)
         if version == '2019':
             return convert_2019(root, out_root, rate_hz, wanted)

@@ -3,6 +3,10 @@
 Each writer builds a few KB of files under a given folder and returns the folder a user would
 point --raw at. Signals encode what the tests check: still windows hold gravity (1 g or 9.81
 m/s^2), gyroscopes hold known constants, and labels follow a fixed script.
+
+For the converter contract (test_convert_contract.py) each dataset also has `<name>_zip(tmp)`
+(the download as a zip, where the converter reads zips) and `break_<name>(raw)`, which corrupts
+one line of the fixture under `raw` and returns the fragments the ConversionError must contain.
 """
 import io
 import zipfile
@@ -112,6 +116,13 @@ def uci_har_zip(tmp):
                       'UCI HAR Dataset.zip', folder, {'UCI HAR Dataset.names': b'names\n'})
 
 
+def break_uci_har(raw):
+    """A malformed number on line 2 of a test-split file (read after the train split was written)."""
+    path = Path(raw) / 'test' / 'Inertial Signals' / 'body_gyro_z_test.txt'
+    replace_line(path, 2, line(path, 2).replace('e+000', 'e+0x0', 1))
+    return ['body_gyro_z_test.txt', 'line 2']
+
+
 # ---------------------------------------------------------------------------- HHAR
 
 HHAR_HEADER = 'Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt'
@@ -191,6 +202,13 @@ def hhar_zip(tmp):
                       folder, {'Still exp.zip': zip_bytes(still)})
 
 
+def break_hhar(raw):
+    """A watch accelerometer row cut to 6 fields on line 9."""
+    path = Path(raw) / 'Watch_accelerometer.csv'
+    replace_line(path, 9, ','.join(line(path, 9).split(',')[:6]))
+    return ['Watch_accelerometer.csv', 'line 9', 'found 6']
+
+
 # ---------------------------------------------------------------------------- MHEALTH
 
 MHEALTH_FIRST_ROW = ('-9.8184\t0.009971\t0.29563\t0.0041863\t0.0041863\t2.1849\t-9.6967\t0.63077\t'
@@ -231,6 +249,21 @@ def write_mhealth(base):
         (root / f'mHealth_subject{subject}.log').write_text('\n'.join(rows) + '\n')
     (root / 'README.txt').write_text('MHEALTH dataset\n')
     return root
+
+
+def mhealth_zip(tmp):
+    """The UCI download: a zip of MHEALTHDATASET/ (with a __MACOSX entry)."""
+    folder = write_mhealth(Path(tmp) / 'build')
+    path = Path(tmp) / 'mhealth+dataset.zip'
+    path.write_bytes(zip_bytes(folder))
+    return path
+
+
+def break_mhealth(raw):
+    """Text in a number on line 3 of the last subject's log (read after subjects 1 and 2 were written)."""
+    path = Path(raw) / 'mHealth_subject10.log'
+    replace_line(path, 3, line(path, 3).replace('\t', '\tabc\t', 1).replace('\t', '', 1))
+    return ['mHealth_subject10.log', 'line 3']
 
 
 # ---------------------------------------------------------------------------- PAMAP2
@@ -295,6 +328,14 @@ def pamap2_zip(tmp):
                       folder, {'readme.pdf': b'%PDF-1.4\n'})
 
 
+def break_pamap2(raw):
+    """An unknown activityID on line 40 of Optional/subject101.dat (read after the Protocol files)."""
+    path = Path(raw) / 'Optional' / 'subject101.dat'
+    fields = line(path, 40).split(' ')
+    replace_line(path, 40, ' '.join(fields[:1] + ['8'] + fields[2:]))
+    return ['Optional/subject101.dat', 'line 40', 'activityID 8']
+
+
 # ---------------------------------------------------------------------------- WISDM 2019
 
 WISDM_SUBJECTS = (1600, 1601)
@@ -350,6 +391,13 @@ def wisdm_2019_zip(tmp):
                       'wisdm-dataset.zip', folder, {'WISDM-dataset-description.pdf': b'%PDF-1.4\n'})
 
 
+def break_wisdm_2019(raw):
+    """Line 20 of subject 1601's watch gyroscope file loses its last value."""
+    path = Path(raw) / 'raw' / 'watch' / 'gyro' / 'data_1601_gyro_watch.txt'
+    replace_line(path, 20, line(path, 20).rsplit(',', 1)[0] + ';')
+    return ['data_1601_gyro_watch.txt', 'line 20', 'found 5']
+
+
 # ---------------------------------------------------------------------------- WISDM v1.1
 
 def wisdm_v11_text():
@@ -381,3 +429,10 @@ def write_wisdm_v11(base):
     (root / 'WISDM_ar_v1.1_raw.txt').write_text(wisdm_v11_text())
     (root / 'readme.txt').write_text('WISDM Activity Prediction v1.1\n')
     return root
+
+
+def break_wisdm_v11(raw):
+    """An activity name that is not one of the six on line 5."""
+    path = Path(raw) / 'WISDM_ar_v1.1_raw.txt'
+    replace_line(path, 5, line(path, 5).replace('Jogging', 'Running'))
+    return ['WISDM_ar_v1.1_raw.txt', 'line 5', 'activity "Running"']

@@ -1,41 +1,12 @@
-"""DSADS converter on tiny fixtures: data/aNN/pM/sKK.txt, exactly 125 x 45 comma-separated."""
+"""DSADS converter on tiny fixtures: data/aNN/pM/sKK.txt, exactly 125 x 45 comma-separated.
+The CLI, determinism, the earlier copy kept and wrong folders: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import dsads
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-
-FILES = 2          # segment files per (activity, subject); the real data has 60
-
-
-def segment(activity, subject, k):
-    """(125, 45): torso acc x encodes the file number, accelerometers hold gravity."""
-    rng = np.random.default_rng(activity * 100 + subject * 10 + k)
-    x = 0.05 * rng.standard_normal((125, 45))
-    for unit in range(5):
-        x[:, unit * 9 + 2] += 9.8                       # acc z
-        x[:, unit * 9 + 6:unit * 9 + 9] += 0.6          # mag, normalised field
-    x[:, 0] = k + np.arange(125) / 1000                 # torso acc x: file k, row r
-    return x
-
-
-def write_file(path, x):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(''.join(','.join(f'{v:.5g}' for v in row) + '\n' for row in x))
-
-
-def write_raw(root, activities=(1, 12), subjects=(1, 2)):
-    data = root / 'data'
-    for a in activities:
-        for p in subjects:
-            for k in range(1, FILES + 1):
-                write_file(data / f'a{a:02d}' / f'p{p}' / f's{k:02d}.txt', segment(a, p, k))
-    return data
-
-
-def folder_bytes(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+from fixtures_dsads import FILES, segment, write_file
+from fixtures_dsads import write_dsads as write_raw
 
 
 def test_convert_shapes_labels_units(tmp_path):
@@ -68,21 +39,10 @@ def test_default_rate_is_50_hz(tmp_path):
 
 def test_subject_subset(tmp_path):
     write_raw(tmp_path / 'raw')
+    meta = dsads.convert(tmp_path / 'raw', tmp_path / 'all')                 # 25 Hz -> 50 Hz: twice the rows
+    assert meta['n_samples'] == 4 * FILES * 250 == 2000 and meta['n_channels'] == 45
     meta = dsads.convert(tmp_path / 'raw', tmp_path / 'out', subjects=[2])
     assert meta['subjects'] == ['2'] and meta['n_samples'] == 2 * FILES * 250
-
-
-def test_cli(tmp_path, capsys):
-    write_raw(tmp_path / 'raw')
-    prepare_main(['dsads', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'dsads: 2,000 samples x 45 channels at 50 Hz' in capsys.readouterr().out
-
-
-def test_deterministic(tmp_path):
-    write_raw(tmp_path / 'raw')
-    dsads.convert(tmp_path / 'raw', tmp_path / 'a')
-    dsads.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'dsads') == folder_bytes(tmp_path / 'b' / 'dsads')
 
 
 # ---------------------------------------------------------------- bad input
@@ -92,14 +52,6 @@ def test_missing_segment_file(tmp_path):
     (data / 'a12' / 'p2' / 's01.txt').unlink()
     with pytest.raises(ConversionError, match=r'a12/p2/s01.txt: file not found'):
         dsads.convert(tmp_path / 'raw', tmp_path / 'out')
-
-
-def test_wrong_folder(tmp_path):
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(ConversionError, match=r'expected to find "a\[0-9\]\[0-9\]"'):
-        dsads.convert(tmp_path / 'empty', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        dsads.convert(tmp_path / 'nowhere', tmp_path / 'out')
 
 
 def test_truncated_line(tmp_path):
@@ -157,14 +109,3 @@ def test_unexpected_file(tmp_path):
     (data / 'a01' / 'p1' / 'notes.txt').write_text('hello\n')
     with pytest.raises(ConversionError, match=r'notes.txt: unexpected file; expected segment files'):
         dsads.convert(tmp_path / 'raw', tmp_path / 'out')
-
-
-def test_failed_conversion_keeps_earlier_copy(tmp_path):
-    data = write_raw(tmp_path / 'raw')
-    dsads.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'dsads')
-    write_file(data / 'a12' / 'p2' / 's02.txt', segment(12, 2, 2)[:100])   # fails after writing others
-    with pytest.raises(ConversionError):
-        dsads.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert folder_bytes(tmp_path / 'out' / 'dsads') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['dsads']

@@ -1,38 +1,16 @@
-"""KU-HAR converter on tiny fixtures: <id>.<Name>/<subject>_<letter>_<trial>.csv, 8 columns."""
+"""KU-HAR converter on tiny fixtures: <id>.<Name>/<subject>_<letter>_<trial>.csv, 8 columns.
+The CLI, determinism, the earlier copy kept and wrong folders: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import ku_har
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-
-RAW = '1.Raw_time_domian_data'
+from fixtures_ku_har import RAW, table, write_csv, write_ku_har
 
 
-def table(n=200, unit=1.0, gravity=True, seed=0):
-    """(n, 8): acc time, ax, ay, az, gyro time, gx, gy, gz; time in seconds * 1/unit, ~100 Hz."""
-    rng = np.random.default_rng(seed)
-    t = 3.0 + np.arange(n) * 0.01 + rng.uniform(0, 0.002, n)
-    acc = 0.2 * rng.standard_normal((n, 3)) + ([0.3, 9.7, 0.5] if gravity else 0.0)
-    gyro = 0.1 * np.sin(np.arange(n)[:, None] / 10 + np.arange(3))
-    return np.column_stack([t / unit, acc, (t + 0.001) / unit, gyro])
-
-
-def write_csv(path, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(''.join(','.join(f'{v:.6f}' for v in row) + '\n' for row in rows))
-
-
-def write_raw(root, folder=RAW, gravity=True, walk_backwards='12.Walk-backwards'):
-    base = root / 'KU-HAR' / folder
-    write_csv(base / '0.Stand' / '1001_A_1.csv', table(unit=1.0, gravity=gravity, seed=1))
-    write_csv(base / '11.Walk' / '1002_L_1.csv', table(unit=0.001, gravity=gravity, seed=2))
-    write_csv(base / walk_backwards / '1001_M_2.csv', table(unit=1.0, gravity=gravity, seed=3))
-    return base
-
-
-def folder_bytes(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+def write_raw(root, folder=RAW, **kw):
+    """The fixture under `root`; -> the class folders' parent (KU-HAR/<folder>)."""
+    return write_ku_har(root, folder, **kw) / folder
 
 
 def test_convert_shapes_labels_units(tmp_path):
@@ -67,6 +45,18 @@ def test_trimmed_folder_and_walk_backward_spelling(tmp_path):
     meta = ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
     assert meta['labels'][12]['segments'] == 1
     assert meta['source']['notes'][0] == 'read from 2.Trimmed_raw_data'
+
+
+def test_raw_folder_is_preferred_to_the_trimmed_one(tmp_path):
+    write_raw(tmp_path / 'raw')
+    trimmed = write_raw(tmp_path / 'raw', folder='2.Trimmed_raw_data')
+    write_csv(trimmed / '0.Stand' / '1001_A_1.csv', table(n=50, seed=1))         # trimmed: a shorter file
+    write_csv(trimmed / '14.Run' / '1003_O_1.csv', table(seed=4))               # and one the raw folder lacks
+    meta = ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
+    ds = PreparedDataset(tmp_path / 'out' / 'ku_har')
+    assert meta['subjects'] == ['1001', '1002'] and meta['labels'][14]['segments'] == 0
+    assert ds.segments[0, 1] >= 99                                              # the full 2 s standing file
+    assert meta['source']['notes'][0] == f'read from {RAW}'
 
 
 def test_unusable_time_column_assumes_nominal_rate(tmp_path):
@@ -107,26 +97,13 @@ def test_subject_subset(tmp_path):
     assert meta['subjects'] == ['1002'] and meta['labels'][11]['segments'] == 1
 
 
-def test_cli(tmp_path, capsys):
-    write_raw(tmp_path / 'raw')
-    prepare_main(['ku_har', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'ku_har: ' in capsys.readouterr().out
-
-
-def test_deterministic(tmp_path):
-    write_raw(tmp_path / 'raw')
-    ku_har.convert(tmp_path / 'raw', tmp_path / 'a')
-    ku_har.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'ku_har') == folder_bytes(tmp_path / 'b' / 'ku_har')
-
-
 # ---------------------------------------------------------------- bad input
 
-def test_wrong_folder(tmp_path):
+def test_wrong_folder_names_both_accepted_folders(tmp_path):
     (tmp_path / 'other').mkdir()
-    with pytest.raises(ConversionError, match='expected to find "1.Raw_time_domian_data" or '
-                                              '"2.Trimmed_raw_data"'):
+    with pytest.raises(ConversionError) as err:
         ku_har.convert(tmp_path / 'other', tmp_path / 'out')
+    assert '"1.Raw_time_domian_data"' in str(err.value) and '"2.Trimmed_raw_data"' in str(err.value)
 
 
 def test_no_csv_files(tmp_path):
@@ -180,14 +157,3 @@ def test_bad_file_name(tmp_path):
     write_csv(base / '0.Stand' / 'subject_A_1.csv', table())
     with pytest.raises(ConversionError, match='subject_A_1.csv: file name should be'):
         ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
-
-
-def test_failed_conversion_keeps_earlier_copy(tmp_path):
-    base = write_raw(tmp_path / 'raw')
-    ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'ku_har')
-    (base / '0.Stand' / '1001_A_1.csv').write_text('1,2,3\n')
-    with pytest.raises(ConversionError):
-        ku_har.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert folder_bytes(tmp_path / 'out' / 'ku_har') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['ku_har']

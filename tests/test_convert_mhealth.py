@@ -1,14 +1,12 @@
-"""MHEALTH converter on tiny fixtures: 24 tab-separated columns, no header, label 0 = null."""
-import zipfile
-
+"""MHEALTH converter on tiny fixtures: 24 tab-separated columns, no header, label 0 = null.
+The CLI, determinism, the earlier copy kept, wrong folders and the zip: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import mhealth
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-from fixtures_raw_a import (MHEALTH_FIRST_ROW, MHEALTH_GYRO_DEG, MHEALTH_SCRIPT, folder_bytes, line, replace_line,
-                            write_mhealth, zip_bytes)
+from fixtures_raw_a import (MHEALTH_FIRST_ROW, MHEALTH_GYRO_DEG, MHEALTH_SCRIPT, break_mhealth, folder_bytes, line,
+                            replace_line, write_mhealth)
 
 ROWS = {s: sum(n for _, n in script) for s, script in MHEALTH_SCRIPT.items()}
 
@@ -57,31 +55,17 @@ def test_labels_and_null(tmp_path):
     assert ds.segments[3, 2] == 4                             # code 5 -> index 4
 
 
-def test_zip_subset_rate_and_determinism(tmp_path):
+def test_subset_and_rate(tmp_path):
     root = write_mhealth(tmp_path / 'raw')
-    zipped = tmp_path / 'mhealth+dataset.zip'
-    zipped.write_bytes(zip_bytes(root))
-    assert zipfile.is_zipfile(zipped)
-    meta = mhealth.convert(zipped, tmp_path / 'a', rate_hz=25, subjects=[10])
+    meta = mhealth.convert(root, tmp_path / 'a', rate_hz=25, subjects=[10])
     assert meta['subjects'] == ['10'] and meta['n_samples'] == ROWS[10] // 2
-    mhealth.convert(root, tmp_path / 'b', rate_hz=25, subjects=['10'])
+    mhealth.convert(root, tmp_path / 'b', rate_hz=25, subjects=['10'])       # ids as text select the same
     assert folder_bytes(tmp_path / 'a' / 'mhealth') == folder_bytes(tmp_path / 'b' / 'mhealth')
-
-
-def test_cli(tmp_path, capsys):
-    write_mhealth(tmp_path / 'raw')
-    prepare_main(['mhealth', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert f'mhealth: {sum(ROWS.values())} samples x 21 channels at 50 Hz' in capsys.readouterr().out
 
 
 def _short_line(root):
     path = root / 'mHealth_subject1.log'
     replace_line(path, 7, '\t'.join(line(path, 7).split('\t')[:23]))
-
-
-def _not_a_number(root):
-    path = root / 'mHealth_subject10.log'
-    replace_line(path, 3, line(path, 3).replace('\t', '\tabc\t', 1).replace('\t', '', 1))
 
 
 def _unknown_label(root):
@@ -101,27 +85,15 @@ def _space_separated(root):
 
 @pytest.mark.parametrize('breaks, expected', [
     (_short_line, ['mHealth_subject1.log', 'line 7', 'expected 24 values, found 23']),
-    (_not_a_number, ['mHealth_subject10.log', 'line 3']),
+    (break_mhealth, ['mHealth_subject10.log', 'line 3']),
     (_unknown_label, ['mHealth_subject2.log', 'line 12', 'label 13', '0..12']),
     (_extra_column, ['mHealth_subject2.log', 'expected 24 columns, found 25']),
     (_space_separated, ['mHealth_subject1.log', 'line 1: expected 24 values, found 1']),
 ])
-def test_bad_input_names_file_and_line_and_keeps_earlier_copy(tmp_path, breaks, expected):
+def test_bad_input_names_file_and_line(tmp_path, breaks, expected):
     root = write_mhealth(tmp_path / 'raw')
-    mhealth.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'mhealth')
     breaks(root)
     with pytest.raises(ConversionError) as err:
         mhealth.convert(tmp_path / 'raw', tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'mhealth') == before
-    assert PreparedDataset(tmp_path / 'out' / 'mhealth').signals.shape[1] == 21
-
-
-def test_wrong_or_missing_folder(tmp_path):
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(ConversionError, match=r'mHealth_subject\*\.log'):
-        mhealth.convert(tmp_path / 'empty', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        mhealth.convert(tmp_path / 'missing', tmp_path / 'out')

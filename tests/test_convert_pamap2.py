@@ -1,12 +1,11 @@
-"""PAMAP2 converter on tiny fixtures: 54 space-separated columns at 100 Hz, literal NaN, nested zip."""
+"""PAMAP2 converter on tiny fixtures: 54 space-separated columns at 100 Hz, literal NaN, nested zip.
+The CLI, determinism, the earlier copy kept, wrong folders and the zip: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import pamap2
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-from fixtures_raw_a import (PAMAP2_DROPOUT, PAMAP2_GYRO, folder_bytes, line, pamap2_zip,
-                            replace_line, write_pamap2)
+from fixtures_raw_a import PAMAP2_DROPOUT, PAMAP2_GYRO, break_pamap2, folder_bytes, line, replace_line, write_pamap2
 
 # (label text or None, length at 50 Hz, subject) per segment: Protocol 101 (split at a 5 s gap),
 # Protocol 102, then Optional 101 (its part after the gap has no hand IMU and is dropped)
@@ -59,27 +58,11 @@ def test_channels_and_units(tmp_path):
                                    rtol=1e-5)
 
 
-def test_outer_zip_equals_folder(tmp_path):
-    zipped = pamap2_zip(tmp_path / 'dl')
-    pamap2.convert(zipped, tmp_path / 'out_zip')
-    write_pamap2(tmp_path / 'raw')
-    pamap2.convert(tmp_path / 'raw', tmp_path / 'out_dir')
-    assert folder_bytes(tmp_path / 'out_zip' / 'pamap2') == folder_bytes(tmp_path / 'out_dir' / 'pamap2')
-    assert [p.name for p in (tmp_path / 'out_zip').iterdir()] == ['pamap2']
-
-
-def test_subject_subset_native_rate_and_determinism(tmp_path):
+def test_subject_subset_native_rate_and_inner_folder(tmp_path):
     meta, _ = convert(tmp_path, subjects=[102], rate_hz=100)
     assert meta['subjects'] == ['102'] and meta['n_samples'] == 120
     pamap2.convert(tmp_path / 'raw' / 'PAMAP2_Dataset', tmp_path / 'again', subjects=['102'], rate_hz=100)
     assert folder_bytes(tmp_path / 'out' / 'pamap2') == folder_bytes(tmp_path / 'again' / 'pamap2')
-
-
-def test_cli(tmp_path, capsys):
-    write_pamap2(tmp_path / 'raw')
-    prepare_main(['pamap2', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    out = capsys.readouterr().out
-    assert 'pamap2: 200 samples x 27 channels at 50 Hz' in out and 'NaN values interpolated: 45' in out
 
 
 def _short_line(root):
@@ -91,12 +74,6 @@ def _not_a_number(root):
     path = root / 'Protocol' / 'subject102.dat'
     fields = line(path, 30).split(' ')
     replace_line(path, 30, ' '.join(fields[:5] + ['n/a'] + fields[6:]))
-
-
-def _unknown_activity(root):
-    path = root / 'Optional' / 'subject101.dat'
-    fields = line(path, 40).split(' ')
-    replace_line(path, 40, ' '.join(fields[:1] + ['8'] + fields[2:]))
 
 
 def _extra_column(root):
@@ -112,27 +89,17 @@ def _no_protocol_files(root):
 @pytest.mark.parametrize('breaks, expected', [
     (_short_line, ['subject101.dat', 'line 12', 'expected 54 values, found 53']),
     (_not_a_number, ['subject102.dat', 'line 30', "expected numbers"]),
-    (_unknown_activity, ['Optional/subject101.dat', 'line 40', 'activityID 8', '7, 9']),
+    (break_pamap2, ['Optional/subject101.dat', 'line 40', 'activityID 8', '7, 9']),
     (_extra_column, ['subject102.dat', 'expected 54 space-separated columns, found 55']),
     (_no_protocol_files, ['Protocol', 'no subjectNNN.dat files']),
 ])
-def test_bad_input_names_file_and_line_and_keeps_earlier_copy(tmp_path, breaks, expected):
+def test_bad_input_names_file_and_line(tmp_path, breaks, expected):
     root = write_pamap2(tmp_path / 'raw')
-    pamap2.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'pamap2')
     breaks(root)
     with pytest.raises(ConversionError) as err:
         pamap2.convert(tmp_path / 'raw', tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'pamap2') == before
-    assert len(PreparedDataset(tmp_path / 'out' / 'pamap2').segments) == len(EXPECTED)
-
-
-def test_wrong_folder(tmp_path):
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(ConversionError, match='"Protocol"'):
-        pamap2.convert(tmp_path / 'empty', tmp_path / 'out')
 
 
 def test_all_nan_recordings_only_is_an_error(tmp_path):

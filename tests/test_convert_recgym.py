@@ -1,43 +1,12 @@
-"""RecGym converter on a tiny RecGym.csv: header row, 20 Hz, values min-max normalised to [0, 1]."""
+"""RecGym converter on a tiny RecGym.csv: header row, 20 Hz, values min-max normalised to [0, 1].
+The CLI, determinism, the earlier copy kept and wrong folders: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import recgym
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-
-HEADER = 'Subject,Position,Session,A_x,A_y,A_z,G_x,G_y,G_z,C_1,Workout'
-OLD_HEADER = 'Object,Sensor_Position,Day,A_x,A_y,A_z,G_x,G_y,G_z,Body_Capacitance,Workout'
-BLOCKS = [  # (subject, position, session, [(workout, rows)])
-    (2, 'leg', 2, [('StairsClimber', 20), ('stairclimber', 10), ('Walking', 10)]),
-    (1, 'wrist', 1, [('Null', 20), ('ArmCurl', 20)]),
-    (1, 'pocket', 1, [('Squat', 40)]),
-]
-
-
-def rows():
-    """The CSV lines (without header); A_x counts up within each block to check the row order."""
-    rng = np.random.default_rng(0)
-    lines = []
-    for subject, position, session, parts in BLOCKS:
-        n = sum(k for _, k in parts)
-        values = rng.uniform(0.3, 0.7, (n, 7))
-        values[:, 0] = np.arange(n) / 100
-        names = [w for w, k in parts for _ in range(k)]
-        lines += [f'{subject},{position},{session},' + ','.join(f'{v:.6f}' for v in vals) + f',{w}'
-                  for vals, w in zip(values, names)]
-    return lines
-
-
-def write_raw(root, lines=None, header=HEADER):
-    path = root / 'RecGym' / 'RecGym.csv'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join([header] + (rows() if lines is None else lines)) + '\n')
-    return path
-
-
-def folder_bytes(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+from fixtures_recgym import OLD_HEADER, rows
+from fixtures_recgym import write_recgym as write_raw
 
 
 def test_convert_shapes_labels_units(tmp_path):
@@ -80,26 +49,7 @@ def test_subject_subset(tmp_path):
     assert meta['subjects'] == ['2'] and meta['n_samples'] == 100
 
 
-def test_cli(tmp_path, capsys):
-    write_raw(tmp_path / 'raw')
-    prepare_main(['recgym', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'recgym: 300 samples x 6 channels at 50 Hz' in capsys.readouterr().out
-
-
-def test_deterministic(tmp_path):
-    write_raw(tmp_path / 'raw')
-    recgym.convert(tmp_path / 'raw', tmp_path / 'a')
-    recgym.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'recgym') == folder_bytes(tmp_path / 'b' / 'recgym')
-
-
 # ---------------------------------------------------------------- bad input
-
-def test_missing_file_and_wrong_folder(tmp_path):
-    (tmp_path / 'raw').mkdir()
-    with pytest.raises(ConversionError, match='expected to find "RecGym.csv"'):
-        recgym.convert(tmp_path / 'raw', tmp_path / 'out')
-
 
 def test_wrong_header(tmp_path):
     write_raw(tmp_path / 'raw', header='Subject,Position,Session,A_x,A_y,A_z,G_x,G_y,C_1,Workout')
@@ -155,14 +105,9 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path):
         recgym.convert(tmp_path / 'raw', tmp_path / 'out')
 
 
-def test_failed_conversion_keeps_earlier_copy(tmp_path):
-    write_raw(tmp_path / 'raw')
-    recgym.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'recgym')
+def test_non_integer_session(tmp_path):
     lines = rows()
-    lines[0] = lines[0].replace('leg,2,', 'leg,2.5,')                 # a non-integer session
+    lines[0] = lines[0].replace('leg,2,', 'leg,2.5,')
     write_raw(tmp_path / 'raw', lines)
-    with pytest.raises(ConversionError, match='Session should be an integer'):
+    with pytest.raises(ConversionError, match=r'RecGym.csv: line 2: Session should be an integer, found 2.5'):
         recgym.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert folder_bytes(tmp_path / 'out' / 'recgym') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['recgym']

@@ -1,4 +1,6 @@
-"""SisFall converter on tiny fixtures written like the release: SisFall_dataset/<subject>/<code>_<subject>_R<trial>.txt."""
+"""SisFall converter on tiny fixtures written like the release: SisFall_dataset/<subject>/<code>_<subject>_R<trial>.txt.
+The CLI, determinism, the earlier copy kept, wrong folders, the zip and the folder holding it:
+test_convert_contract.py."""
 import math
 import shutil
 import zipfile
@@ -8,7 +10,6 @@ import pytest
 
 from datasets import sisfall
 from datasets.format import G, ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
 from fixtures_sisfall import (FILES, FIRST_ROW, GYRO_COUNTS, RAW_ROWS, break_sisfall, rows_of, sisfall_zip,
                               write_sisfall, write_trial)
 
@@ -149,21 +150,17 @@ def test_last_row_without_line_ending(tmp_path):
 
 # ---------------------------------------------------------------- zip, folders, subsets, CLI
 
-def test_zip_folder_and_folder_holding_the_zip_are_identical(tmp_path):
-    zipped = sisfall_zip(tmp_path / 'dist')
-    with zipfile.ZipFile(zipped) as z:
+def test_zip_is_written_like_the_release(tmp_path):
+    with zipfile.ZipFile(sisfall_zip(tmp_path / 'dist')) as z:
         assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_BZIP2}
         assert not any(i.is_dir() for i in z.infolist())
-    holder = tmp_path / 'downloads'
-    holder.mkdir()
-    shutil.copy(zipped, holder / zipped.name)
+
+
+def test_inner_folder_converts_alike(tmp_path):
     unpacked = write_sisfall(tmp_path / 'raw')
-    outputs = []
-    for k, raw in enumerate([zipped, holder, unpacked, unpacked / 'SisFall_dataset']):
-        sisfall.convert(raw, tmp_path / f'out{k}')
-        outputs.append(folder_bytes(tmp_path / f'out{k}' / 'sisfall'))
-        assert [p.name for p in (tmp_path / f'out{k}').iterdir()] == ['sisfall']      # temp extraction gone
-    assert all(o == outputs[0] for o in outputs[1:])
+    sisfall.convert(unpacked, tmp_path / 'a')
+    sisfall.convert(unpacked / 'SisFall_dataset', tmp_path / 'b')
+    assert folder_bytes(tmp_path / 'b' / 'sisfall') == folder_bytes(tmp_path / 'a' / 'sisfall')
 
 
 def test_folder_with_several_zips_is_refused(tmp_path):
@@ -181,15 +178,6 @@ def test_subjects_subset(tmp_path):
     assert meta['repairs'] == {}
     with pytest.raises(ConversionError, match='no trial files'):
         sisfall.convert(tmp_path / 'raw', tmp_path / 'out', subjects=['SA02'])
-
-
-def test_cli_and_determinism(tmp_path, capsys):
-    raw = write_sisfall(tmp_path / 'raw')
-    prepare_main(['sisfall', '--raw', str(raw), '--out', str(tmp_path / 'a')])
-    total = sum(OUT_ROWS.values())
-    assert f'sisfall: {total} samples x 6 channels at 50 Hz' in capsys.readouterr().out
-    sisfall.convert(raw, tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'sisfall') == folder_bytes(tmp_path / 'b' / 'sisfall')
 
 
 # ---------------------------------------------------------------- bad input
@@ -266,17 +254,13 @@ def _empty_file(raw):
 @pytest.mark.parametrize('breaks', [_short_row, _missing_semicolon, _missing_semicolon_lf, _not_a_number,
                                     _extra_value, _semicolon_inside, _header_added, _outside_adc_range,
                                     _unknown_code, _unexpected_file, _empty_file])
-def test_bad_input_names_file_and_line_and_keeps_earlier_copy(tmp_path, breaks):
+def test_bad_input_names_file_and_line(tmp_path, breaks):
     raw = write_sisfall(tmp_path / 'raw')
-    sisfall.convert(raw, tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'sisfall')
     expected = breaks(raw)
     with pytest.raises(ConversionError) as err:
         sisfall.convert(raw, tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'sisfall') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['sisfall']
 
 
 def test_bad_row_in_the_zip_names_the_member_and_line(tmp_path):
@@ -291,14 +275,6 @@ def test_bad_row_in_the_zip_names_the_member_and_line(tmp_path):
         sisfall.convert(zipped, tmp_path / 'out')
     assert f'{zipped}!/SisFall_dataset/SA01/D07_SA01_R01.txt: line 5' in str(err.value)
     assert all(text in str(err.value) for text in expected)
-
-
-def test_wrong_or_missing_folder(tmp_path):
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(ConversionError, match=r'S\[AE\]'):
-        sisfall.convert(tmp_path / 'empty', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        sisfall.convert(tmp_path / 'missing', tmp_path / 'out')
 
 
 def test_rows_helper_matches_the_real_number_format():

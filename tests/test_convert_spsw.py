@@ -1,53 +1,13 @@
-"""spsw converter on tiny fixtures copying the real layout: DATA/sXX/sXX_YY_{sp,sw}.csv."""
+"""spsw converter on tiny fixtures copying the real layout: DATA/sXX/sXX_YY_{sp,sw}.csv.
+The CLI, determinism, the earlier copy kept and wrong folders: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import spsw
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-
-HEADER = 'x_acc,y_acc,z_acc,x_gyro,y_gyro,z_gyro,timestamp,label'
-SEQUENCE = [('SEATED', 1.0), ('STANDING_UP', 1.0), ('WALKING', 2.0), ('TURNING', 1.0),
-            ('WALKING', 2.0), ('TURNING', 1.0), ('SITTING_DOWN', 1.0), ('SEATED', 0.5)]
-START_MS = 1657533977813
-
-
-def recording(seed, duplicates=5):
-    """Lines of one execution: jittered ~100 Hz unix-ms stamps, `duplicates` repeated stamps."""
-    rng = np.random.default_rng(seed)
-    total_ms = sum(d for _, d in SEQUENCE) * 1000
-    steps = rng.choice([9, 10, 11], size=int(total_ms / 10))
-    steps[rng.choice(np.arange(1, len(steps)), duplicates, replace=False)] = 0
-    t = START_MS + seed * 100_000 + np.cumsum(steps) - steps[0]
-    ends = np.cumsum([d for _, d in SEQUENCE]) * 1000
-    label = [SEQUENCE[min(np.searchsorted(ends, ms - t[0], side='right'), len(SEQUENCE) - 1)][0]
-             for ms in t]
-    moving = np.array([name != 'SEATED' for name in label])
-    acc = 0.05 * rng.standard_normal((len(t), 3)) + [-4.16, -1.18, -8.99]
-    acc[moving] += 2.0 * np.sin(t[moving, None] / 80.0 + np.arange(3))
-    gyro = 0.01 * rng.standard_normal((len(t), 3)) + moving[:, None] * 0.5
-    return [','.join(f'{v:.15g}' for v in (*a, *g)) + f',{ms},{name}'
-            for a, g, ms, name in zip(acc, gyro, t, label)]
-
-
-def write_csv(path, lines, header=HEADER):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join([header] + lines) + '\n')
-
-
-def write_raw(root):
-    data = root / 'sp-sw-har-dataset' / 'DATA'
-    for s, executions in ((1, 2), (2, 1)):
-        for e in range(1, executions + 1):
-            for k, device in enumerate(('sp', 'sw')):
-                write_csv(data / f's{s:02d}' / f's{s:02d}_{e:02d}_{device}.csv', recording(10 * s + 2 * e + k))
-    (data / 'executions_info.csv').write_text('execution_id,orientation,first_turn,second_turn\n'
-                                             's01_01,back_inv,l,r\ns01_02,back,r,r\ns02_01,back_inv,l,r\n')
-    return data
-
-
-def folder_bytes(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+from fixtures_raw_a import folder_bytes
+from fixtures_spsw import HEADER, SEQUENCE, recording, write_csv
+from fixtures_spsw import write_spsw as write_raw
 
 
 def test_convert_shapes_labels_units(tmp_path):
@@ -69,7 +29,18 @@ def test_convert_shapes_labels_units(tmp_path):
     assert meta['repairs'] == {'samples with a repeated or backward timestamp dropped': 6 * 5}
     still = ds.signals[seg[0, 0]:seg[0, 0] + seg[0, 1], :3]
     assert abs(np.linalg.norm(still, axis=1).mean() - 9.98) < 0.1
-    assert meta['source']['notes'][0].endswith('(executions_info.csv): back 1, back_inv 2')
+    assert meta['source']['notes'] == ['phone orientation per execution (executions_info.csv): back 1, back_inv 2',
+                                       'devices: sp, sw; resampled from timestamps']
+
+
+def test_executions_info_is_optional_and_only_summarised(tmp_path):
+    data = write_raw(tmp_path / 'raw')
+    spsw.convert(tmp_path / 'raw', tmp_path / 'with')
+    (data / 'executions_info.csv').unlink()
+    meta = spsw.convert(tmp_path / 'raw', tmp_path / 'without')
+    assert meta['source']['notes'][0] == 'executions_info.csv not found: phone orientations not summarised'
+    with_info, without = folder_bytes(tmp_path / 'with' / 'spsw'), folder_bytes(tmp_path / 'without' / 'spsw')
+    assert with_info['signals.bin'] == without['signals.bin'] and with_info['segments.npy'] == without['segments.npy']
 
 
 def test_devices_and_subjects(tmp_path):
@@ -104,26 +75,7 @@ def test_empty_values_are_interpolated(tmp_path):
     assert not np.isnan(PreparedDataset(tmp_path / 'out' / 'spsw').signals).any()
 
 
-def test_cli(tmp_path, capsys):
-    write_raw(tmp_path / 'raw')
-    prepare_main(['spsw', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'spsw: ' in capsys.readouterr().out
-
-
-def test_deterministic(tmp_path):
-    write_raw(tmp_path / 'raw')
-    spsw.convert(tmp_path / 'raw', tmp_path / 'a')
-    spsw.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'spsw') == folder_bytes(tmp_path / 'b' / 'spsw')
-
-
 # ---------------------------------------------------------------- bad input
-
-def test_wrong_folder(tmp_path):
-    (tmp_path / 'raw').mkdir()
-    with pytest.raises(ConversionError, match='expected to find'):
-        spsw.convert(tmp_path / 'raw', tmp_path / 'out')
-
 
 def test_wrong_header(tmp_path):
     data = write_raw(tmp_path / 'raw')
@@ -170,14 +122,3 @@ def test_bad_devices_argument(tmp_path):
     write_raw(tmp_path / 'raw')
     with pytest.raises(ConversionError, match='devices must be'):
         spsw.convert(tmp_path / 'raw', tmp_path / 'out', devices=('phone',))
-
-
-def test_failed_conversion_keeps_earlier_copy(tmp_path):
-    data = write_raw(tmp_path / 'raw')
-    spsw.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'spsw')
-    write_csv(data / 's02' / 's02_01_sw.csv', ['1,2,3'])          # fails after s01 was written
-    with pytest.raises(ConversionError):
-        spsw.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert folder_bytes(tmp_path / 'out' / 'spsw') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['spsw']

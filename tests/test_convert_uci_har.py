@@ -1,12 +1,11 @@
-"""UCI HAR converter on tiny fixtures: 128-value fixed-width rows, nested zip, train + test."""
+"""UCI HAR converter on tiny fixtures: 128-value fixed-width rows, nested zip, train + test.
+The CLI, determinism, the earlier copy kept, wrong folders and the zip: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import uci_har
 from datasets.format import G, ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-from fixtures_raw_a import (UCI_ROWS, folder_bytes, line, replace_line, uci_har_zip, uci_sci,
-                            write_uci_har)
+from fixtures_raw_a import UCI_ROWS, break_uci_har, line, replace_line, uci_sci, write_uci_har
 
 N_WINDOWS = sum(len(r) for r in UCI_ROWS.values())
 
@@ -47,43 +46,21 @@ def test_shapes_labels_subjects_units(tmp_path):
     assert ds.meta['repairs'] == {} and ds.meta['source']['url'].endswith('C54S4K')
 
 
-def test_outer_zip_equals_folder_and_leaves_no_temporary_files(tmp_path):
-    zipped = uci_har_zip(tmp_path / 'dl')
-    uci_har.convert(zipped, tmp_path / 'out_zip')
-    write_uci_har(tmp_path / 'raw')
-    uci_har.convert(tmp_path / 'raw', tmp_path / 'out_dir')
-    assert folder_bytes(tmp_path / 'out_zip' / 'uci_har') == folder_bytes(tmp_path / 'out_dir' / 'uci_har')
-    assert [p.name for p in (tmp_path / 'out_zip').iterdir()] == ['uci_har']
-
-
 def test_inner_folder_and_subject_subset(tmp_path):
     root = write_uci_har(tmp_path / 'raw')
     meta = uci_har.convert(root, tmp_path / 'out', subjects=[3, 2])
     assert meta['subjects'] == ['3', '2'] and meta['n_samples'] == 4 * 128
 
 
-def test_other_rate_and_determinism(tmp_path):
+def test_other_rate(tmp_path):
     write_uci_har(tmp_path / 'raw')
     meta = uci_har.convert(tmp_path / 'raw', tmp_path / 'a', rate_hz=25)
-    assert meta['n_samples'] == N_WINDOWS * 64
-    uci_har.convert(tmp_path / 'raw', tmp_path / 'b', rate_hz=25)
-    assert folder_bytes(tmp_path / 'a' / 'uci_har') == folder_bytes(tmp_path / 'b' / 'uci_har')
-
-
-def test_cli(tmp_path, capsys):
-    write_uci_har(tmp_path / 'raw')
-    prepare_main(['uci_har', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'uci_har: 768 samples x 6 channels at 50 Hz' in capsys.readouterr().out
+    assert meta['n_samples'] == N_WINDOWS * 64 and meta['rate_hz'] == 25
 
 
 def _truncate_row(root):
     path = root / 'train' / 'Inertial Signals' / 'total_acc_x_train.txt'
     replace_line(path, 3, line(path, 3)[:16 * 100])
-
-
-def _bad_number(root):
-    path = root / 'test' / 'Inertial Signals' / 'body_gyro_z_test.txt'
-    replace_line(path, 2, line(path, 2).replace('e+000', 'e+0x0', 1))
 
 
 def _unknown_label(root):
@@ -115,7 +92,7 @@ def _bad_subject(root):
 
 @pytest.mark.parametrize('breaks, expected', [
     (_truncate_row, ['total_acc_x_train.txt', 'line 3', 'expected 128 values, found 100']),
-    (_bad_number, ['body_gyro_z_test.txt', 'line 2']),
+    (break_uci_har, ['body_gyro_z_test.txt', 'line 2']),
     (_unknown_label, ['y_train.txt', 'line 2', 'activity code 7', '1..6']),
     (_wide_rows, ['body_gyro_x_train.txt', 'expected 128 columns, found 130']),
     (_missing_row, ['total_acc_z_test.txt', '1 rows', 'y_test.txt has 2']),
@@ -123,27 +100,14 @@ def _bad_subject(root):
     (_missing_file, ['body_gyro_y_test.txt', 'file not found']),
     (_bad_subject, ['subject_test.txt', 'line 1', 'subject id 31']),
 ])
-def test_bad_input_names_file_and_line_and_keeps_earlier_copy(tmp_path, breaks, expected):
+def test_bad_input_names_file_and_line(tmp_path, breaks, expected):
     root = write_uci_har(tmp_path / 'raw')
-    uci_har.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'uci_har')
     breaks(root)
     with pytest.raises(ConversionError) as err:
         uci_har.convert(tmp_path / 'raw', tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'uci_har') == before
-    assert PreparedDataset(tmp_path / 'out' / 'uci_har').signals.shape == (N_WINDOWS * 128, 6)
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['uci_har']
-
-
-def test_wrong_folder(tmp_path):
-    write_uci_har(tmp_path / 'raw')
-    (tmp_path / 'elsewhere').mkdir()
-    with pytest.raises(ConversionError, match='y_train.txt'):
-        uci_har.convert(tmp_path / 'elsewhere', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        uci_har.convert(tmp_path / 'nowhere', tmp_path / 'out')
+    assert not (tmp_path / 'out').exists() or list((tmp_path / 'out').iterdir()) == []   # no temporary folder
 
 
 def test_error_inside_zip_names_the_member(tmp_path):

@@ -1,46 +1,13 @@
-"""UniMiB SHAR converter on tiny .mat fixtures with the real variable names and shapes."""
+"""UniMiB SHAR converter on tiny .mat fixtures with the real variable names and shapes.
+The CLI, determinism, the earlier copy kept and wrong folders: test_convert_contract.py."""
 import numpy as np
 import pytest
 import scipy.io
 
 from datasets import unimib_shar
 from datasets.format import G, ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-
-ACTIVITIES = [1, 3, 10, 17, 3, 9]          # codes 1..17
-SUBJECTS = [1, 1, 2, 2, 30, 30]
-
-
-def windows(n):
-    """(n, 151, 3) m/s^2: x ramps (to check the block order), y constant, z near gravity."""
-    rng = np.random.default_rng(0)
-    w = np.empty((n, 151, 3))
-    w[:, :, 0] = np.arange(151) * 0.01 + np.arange(n)[:, None]
-    w[:, :, 1] = -0.5
-    w[:, :, 2] = 9.6 + 0.1 * rng.standard_normal((n, 151))
-    return w
-
-
-def write_raw(root, data=None, labels=None, names=True):
-    """UniMiB-SHAR/data/acc_{data,labels,names}.mat under root; returns the data folder."""
-    folder = root / 'UniMiB-SHAR' / 'data'
-    folder.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        data = windows(len(ACTIVITIES)).transpose(0, 2, 1).reshape(len(ACTIVITIES), 453)
-    if labels is None:
-        labels = np.array([ACTIVITIES, SUBJECTS, [1, 2, 1, 2, 1, 2]], np.uint8).T
-    scipy.io.savemat(folder / 'acc_data.mat', {'acc_data': data})
-    scipy.io.savemat(folder / 'acc_labels.mat', {'acc_labels': labels})
-    if names:
-        cells = np.empty((2, 17), dtype=object)
-        for j, name in enumerate(unimib_shar.CLASS_NAMES):
-            cells[0, j], cells[1, j] = f'description {j + 1}', name
-        scipy.io.savemat(folder / 'acc_names.mat', {'acc_names': cells})
-    return folder
-
-
-def folder_bytes(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+from fixtures_unimib_shar import ACTIVITIES, SUBJECTS, windows
+from fixtures_unimib_shar import write_unimib_shar as write_raw
 
 
 def test_convert_shapes_labels_units(tmp_path):
@@ -101,19 +68,6 @@ def test_resampled_rate(tmp_path):
     assert meta['rate_hz'] == 25 and meta['n_samples'] == 6 * 76
 
 
-def test_cli(tmp_path, capsys):
-    write_raw(tmp_path / 'raw')
-    prepare_main(['unimib_shar', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'out')])
-    assert 'unimib_shar: 906 samples x 3 channels' in capsys.readouterr().out
-
-
-def test_deterministic(tmp_path):
-    write_raw(tmp_path / 'raw')
-    unimib_shar.convert(tmp_path / 'raw', tmp_path / 'a')
-    unimib_shar.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'unimib_shar') == folder_bytes(tmp_path / 'b' / 'unimib_shar')
-
-
 # ---------------------------------------------------------------- bad input
 
 def test_missing_labels_file(tmp_path):
@@ -121,12 +75,6 @@ def test_missing_labels_file(tmp_path):
     (folder / 'acc_labels.mat').unlink()
     with pytest.raises(ConversionError, match='acc_labels.mat: file not found'):
         unimib_shar.convert(tmp_path / 'raw', tmp_path / 'out')
-
-
-def test_wrong_folder(tmp_path):
-    (tmp_path / 'elsewhere').mkdir()
-    with pytest.raises(ConversionError, match='expected to find "acc_data.mat"'):
-        unimib_shar.convert(tmp_path / 'elsewhere', tmp_path / 'out')
 
 
 def test_truncated_mat_file(tmp_path):
@@ -157,12 +105,8 @@ def test_label_rows_must_match_windows(tmp_path):
         unimib_shar.convert(tmp_path / 'raw', tmp_path / 'out')
 
 
-def test_failed_conversion_keeps_earlier_copy(tmp_path):
+def test_activity_code_0_is_refused(tmp_path):
     folder = write_raw(tmp_path / 'raw')
-    unimib_shar.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'unimib_shar')
     scipy.io.savemat(folder / 'acc_labels.mat', {'acc_labels': np.zeros((6, 3))})
-    with pytest.raises(ConversionError):
+    with pytest.raises(ConversionError, match=r'acc_labels.mat: row 1: activity code 0 .*1\.\.17'):
         unimib_shar.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert folder_bytes(tmp_path / 'out' / 'unimib_shar') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['unimib_shar']

@@ -1,14 +1,15 @@
-"""UTD-MHAD inertial converter on tiny MAT-file fixtures: Inertial/a<k>_s<j>_t<i>_inertial.mat, `d_iner` N x 6."""
+"""UTD-MHAD inertial converter on tiny MAT-file fixtures: Inertial/a<k>_s<j>_t<i>_inertial.mat, `d_iner` N x 6.
+The CLI, determinism, the earlier copy kept, wrong folders, the zip and the folder holding it:
+test_convert_contract.py."""
 import numpy as np
 import pytest
 import scipy.io
 
 from datasets import utd_mhad
 from datasets.format import G, ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
 from fixtures_utd_mhad import (ACC_CLIP, FILES, FIRST_ROW, GYRO_CLIP, GYRO_COUNTS, HEADER, STILL, TURN,
-                               break_utd_mhad, d_iner, file_name, gyro_deg, utd_mhad_zip, write_mat,
-                               write_utd_mhad, zip_folder)
+                               break_utd_mhad, d_iner, gyro_deg, utd_mhad_zip, write_mat, write_utd_mhad,
+                               zip_folder)
 
 ORDER = sorted(FILES, key=lambda f: (f[1], f[0], f[2]))     # the converter's order: subject, action, trial
 
@@ -87,19 +88,11 @@ def test_clipped_values_are_kept_and_noted(tmp_path):
         f'accelerometer values at its +-8 g limit (clipped in the source, kept): 1 of {n}']
 
 
-def test_zip_folder_and_folder_holding_the_zip_agree(tmp_path):
-    zipped = utd_mhad_zip(tmp_path / 'dl')
+def test_folder_holding_the_zip_and_an_unpacked_copy(tmp_path):
+    zipped = utd_mhad_zip(tmp_path / 'dl')                                  # dl/ also holds build/Inertial
     utd_mhad.convert(zipped, tmp_path / 'a')
-    utd_mhad.convert(tmp_path / 'dl', tmp_path / 'b')                      # folder holding the zip (and build/)
-    (tmp_path / 'holder').mkdir()
-    zipped.rename(tmp_path / 'holder' / zipped.name)
-    utd_mhad.convert(tmp_path / 'holder', tmp_path / 'c')                  # folder holding only the zip
-    utd_mhad.convert(write_utd_mhad(tmp_path / 'raw'), tmp_path / 'd')
-    utd_mhad.convert(tmp_path / 'raw', tmp_path / 'e')                     # the folder above Inertial
-    expected = folder_bytes(tmp_path / 'a' / 'utd_mhad')
-    for other in 'bcde':
-        assert folder_bytes(tmp_path / other / 'utd_mhad') == expected
-    assert [p.name for p in (tmp_path / 'a').iterdir()] == ['utd_mhad']   # temporary extraction removed
+    utd_mhad.convert(tmp_path / 'dl', tmp_path / 'b')
+    assert folder_bytes(tmp_path / 'b' / 'utd_mhad') == folder_bytes(tmp_path / 'a' / 'utd_mhad')
 
 
 def test_zip_with_other_modalities(tmp_path):
@@ -132,14 +125,6 @@ def test_subjects_subset_and_rate(tmp_path):
     assert meta['subjects'] == ['1'] and ds.segments[:, 1].tolist() == [55, 60, 65]
     with pytest.raises(ConversionError, match='no samples'):
         utd_mhad.convert(raw, tmp_path / 'd', subjects=[5])
-
-
-def test_deterministic_and_cli(tmp_path, capsys):
-    raw = write_utd_mhad(tmp_path / 'raw')
-    utd_mhad.convert(raw, tmp_path / 'a')
-    prepare_main(['utd_mhad', '--raw', str(raw), '--out', str(tmp_path / 'b')])
-    assert f'utd_mhad: {sum(f[3] for f in FILES)} samples x 6 channels at 50 Hz' in capsys.readouterr().out
-    assert folder_bytes(tmp_path / 'a' / 'utd_mhad') == folder_bytes(tmp_path / 'b' / 'utd_mhad')
 
 
 # ---------------------------------------------------------------- bad input
@@ -210,17 +195,13 @@ def _copy(raw, name):
     (lambda raw: _copy(raw, 'a1_s1_t1_depth.mat'), ['a1_s1_t1_depth.mat', 'unexpected file']),
     (lambda raw: _copy(raw, 'a01_s1_t1_inertial.mat'), ['a1_s1_t1_inertial.mat', 'a01_s1_t1_inertial.mat']),
 ])
-def test_bad_input_names_the_file_and_keeps_earlier_copy(tmp_path, breaks, expected):
+def test_bad_input_names_the_file(tmp_path, breaks, expected):
     raw = write_utd_mhad(tmp_path / 'raw')
-    utd_mhad.convert(raw, tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'utd_mhad')
     breaks(raw)
     with pytest.raises(ConversionError) as err:
         utd_mhad.convert(raw, tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'utd_mhad') == before
-    assert [p.name for p in (tmp_path / 'out').iterdir()] == ['utd_mhad']
 
 
 def test_bad_member_of_a_zip_is_named_inside_the_zip(tmp_path):
@@ -233,12 +214,7 @@ def test_bad_member_of_a_zip_is_named_inside_the_zip(tmp_path):
     assert not (tmp_path / 'out' / 'utd_mhad').exists() and list((tmp_path / 'out').iterdir()) == []
 
 
-def test_wrong_or_missing_folder(tmp_path):
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(ConversionError, match=r'expected to find "a\*_s\*_t\*_inertial.mat"'):
-        utd_mhad.convert(tmp_path / 'empty', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        utd_mhad.convert(tmp_path / 'missing', tmp_path / 'out')
+def test_several_zips_or_a_file_that_is_not_a_zip_are_refused(tmp_path):
     for name in ('Skeleton.zip', 'Depth.zip'):
         zip_folder(write_utd_mhad(tmp_path / 'b' / name[:-4]), tmp_path / 'two' / name)
     with pytest.raises(ConversionError, match='several zip archives that could hold it: Depth.zip, Skeleton.zip'):

@@ -1,12 +1,12 @@
-"""WISDM converter on tiny fixtures: the 2019 phone + watch files and the messy v1.1 file."""
+"""WISDM converter on tiny fixtures: the 2019 phone + watch files and the messy v1.1 file.
+The CLI, determinism, the earlier copy kept, wrong folders and the zip: test_convert_contract.py."""
 import numpy as np
 import pytest
 
 from datasets import wisdm
 from datasets.format import ConversionError, PreparedDataset
-from datasets.prepare import main as prepare_main
-from fixtures_raw_a import (WISDM_GYRO, WISDM_STILL_ACC, WISDM_V11_EXPECT, folder_bytes, line,
-                            replace_line, wisdm_2019_zip, wisdm_v11_text, write_wisdm_2019,
+from fixtures_raw_a import (WISDM_GYRO, WISDM_STILL_ACC, WISDM_V11_EXPECT, break_wisdm_2019, break_wisdm_v11,
+                            folder_bytes, line, replace_line, wisdm_2019_zip, wisdm_v11_text, write_wisdm_2019,
                             write_wisdm_v11)
 
 
@@ -36,6 +36,7 @@ def test_2019_segments_layouts_labels(tmp_path):
     assert described(ds) == [(a, s, k) for k in (0, 1) for s in ('1600', '1601')
                              for a in ('walking', 'sitting')]
     np.testing.assert_allclose(ds.segments[:, 1], [148, 98] * 4, atol=2)   # ~3 s and ~2 s at 50 Hz
+    assert meta['n_samples'] == ds.segments[:, 1].sum() == 984
     assert len(ds.labels) == 18 and ds.labels.index('sitting') == 3        # code D
     assert ds.labels[0] == 'walking' and ds.labels[13] == 'playing catch'  # A, O (no N)
     assert ds.subjects == ['1600', '1601']
@@ -63,25 +64,12 @@ def test_2019_outer_zip_doubled_folder_and_subset(tmp_path):
     assert [p.name for p in (tmp_path / 'out_zip').iterdir()] == ['wisdm']
 
 
-def test_2019_determinism_and_cli(tmp_path, capsys):
-    write_wisdm_2019(tmp_path / 'raw')
-    prepare_main(['wisdm', '--raw', str(tmp_path / 'raw'), '--out', str(tmp_path / 'a')])
-    assert 'wisdm: 984 samples x 6 channels at 50 Hz' in capsys.readouterr().out
-    wisdm.convert(tmp_path / 'raw', tmp_path / 'b')
-    assert folder_bytes(tmp_path / 'a' / 'wisdm') == folder_bytes(tmp_path / 'b' / 'wisdm')
-
-
 def _path(root, subject=1600, sensor='accel', device='phone'):
     return root / 'raw' / device / sensor / f'data_{subject}_{sensor}_{device}.txt'
 
 
 def _extra_field(root):
     replace_line(_path(root), 4, line(_path(root), 4).replace(';', ',0;'))
-
-
-def _truncated(root):
-    path = _path(root, 1601, 'gyro', 'watch')
-    replace_line(path, 20, line(path, 20).rsplit(',', 1)[0] + ';')
 
 
 def _unknown_code(root):
@@ -108,24 +96,20 @@ def _bad_key(root):
 
 @pytest.mark.parametrize('breaks, expected', [
     (_extra_field, ['data_1600_accel_phone.txt', 'line 4', 'expected 6 comma-separated fields']),
-    (_truncated, ['data_1601_gyro_watch.txt', 'line 20', 'found 5']),
+    (break_wisdm_2019, ['data_1601_gyro_watch.txt', 'line 20', 'found 5']),
     (_unknown_code, ['data_1600_gyro_phone.txt', 'line 10', 'code "N" does not exist']),
     (_bad_number, ['data_1601_accel_watch.txt', 'line 3', 'expected numbers']),
     (_other_subject, ['data_1600_accel_phone.txt', 'line 15', 'subject 1623']),
     (_missing_gyro, ['data_1601_gyro_watch.txt', 'file not found']),
     (_bad_key, ['activity_key.txt', 'line 2', '"N"']),
 ])
-def test_2019_bad_input_names_file_and_line_and_keeps_earlier_copy(tmp_path, breaks, expected):
+def test_2019_bad_input_names_file_and_line(tmp_path, breaks, expected):
     root = write_wisdm_2019(tmp_path / 'raw')
-    wisdm.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'wisdm')
     breaks(root)
     with pytest.raises(ConversionError) as err:
         wisdm.convert(tmp_path / 'raw', tmp_path / 'out')
     for text in expected:
         assert text in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'wisdm') == before
-    assert len(PreparedDataset(tmp_path / 'out' / 'wisdm').segments) == 8
 
 
 def test_2019_timestamps_not_in_ns_are_an_error(tmp_path):
@@ -141,8 +125,6 @@ def test_wrong_folder_names_both_versions(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(ConversionError, match='raw/phone/accel.*WISDM_ar_v1.1_raw.txt'):
         wisdm.convert(tmp_path / 'empty', tmp_path / 'out')
-    with pytest.raises(ConversionError, match='does not exist'):
-        wisdm.convert(tmp_path / 'missing', tmp_path / 'out')
 
 
 # ---------------------------------------------------------------------------- v1.1
@@ -171,7 +153,7 @@ def test_v11_segments_units_and_repairs(tmp_path):
     assert meta['source']['title'] == 'WISDM Activity Prediction v1.1'
 
 
-def test_v11_subset_and_determinism(tmp_path):
+def test_v11_subset_and_inner_folder(tmp_path):
     write_wisdm_v11(tmp_path / 'raw')
     meta = wisdm.convert(tmp_path / 'raw', tmp_path / 'a', subjects=[19, 20])
     assert meta['subjects'] == ['19', '20']
@@ -179,23 +161,19 @@ def test_v11_subset_and_determinism(tmp_path):
     assert folder_bytes(tmp_path / 'a' / 'wisdm') == folder_bytes(tmp_path / 'b' / 'wisdm')
 
 
-def test_v11_unknown_activity_names_the_line_and_keeps_earlier_copy(tmp_path):
-    root = write_wisdm_v11(tmp_path / 'raw')
-    wisdm.convert(tmp_path / 'raw', tmp_path / 'out')
-    before = folder_bytes(tmp_path / 'out' / 'wisdm')
-    path = root / 'WISDM_ar_v1.1_raw.txt'
-    replace_line(path, 5, line(path, 5).replace('Jogging', 'Running'))
-    with pytest.raises(ConversionError) as err:
-        wisdm.convert(tmp_path / 'raw', tmp_path / 'out')
-    assert 'WISDM_ar_v1.1_raw.txt: line 5: activity "Running"' in str(err.value)
-    assert folder_bytes(tmp_path / 'out' / 'wisdm') == before
-
-
-def test_v11_non_numeric_field_names_the_line(tmp_path):
-    root = write_wisdm_v11(tmp_path / 'raw')
+def _v11_non_numeric_field(root):
     path = root / 'WISDM_ar_v1.1_raw.txt'
     replace_line(path, 8, line(path, 8).replace(',4910', ',49x0', 1))
-    with pytest.raises(ConversionError, match=r'WISDM_ar_v1.1_raw.txt: line 8: expected numbers'):
+
+
+@pytest.mark.parametrize('breaks, expected', [
+    (break_wisdm_v11, r'WISDM_ar_v1.1_raw.txt: line 5: activity "Running"'),
+    (_v11_non_numeric_field, r'WISDM_ar_v1.1_raw.txt: line 8: expected numbers'),
+])
+def test_v11_bad_input_names_the_line(tmp_path, breaks, expected):
+    root = write_wisdm_v11(tmp_path / 'raw')
+    breaks(root)
+    with pytest.raises(ConversionError, match=expected):
         wisdm.convert(tmp_path / 'raw', tmp_path / 'out')
 
 

@@ -1,0 +1,210 @@
+"""Leave-one-dataset-out (LODO): for each training dataset, train both stages on the others and
+score zero-shot on the held-out one against its own labels, beside the naive reference
+(baseline.py) trained on the same datasets and Stage 2 on a randomly initialised encoder.
+
+    python lodo.py --out runs/lodo/defaults --seeds 0,1,2
+    python lodo.py --out runs/lodo/k1 --seeds 0,1,2 --stage2="--num_prototypes=1" --stage1_from runs/lodo/defaults
+    python lodo.py --out runs/lodo/defaults --seeds 0,1,2 --folds none --test spsw    # all five -> spsw
+
+Each fold (held-out dataset, seed) and model writes its own result under --out, and a run that
+finds a result already there skips it, so an interrupted command continues where it stopped.
+At the end, and after every fold, `table.md` and `table.json` are rewritten: one row per
+held-out dataset (and per layout of a --test dataset), zero-shot macro-F1 and accuracy and
+5-shot macro-F1 for each model, as mean +- sd over seeds; the mean row is the mean over the
+folds of each seed, then mean +- sd over seeds.
+
+Models: 'ours' (Stage 1 + Stage 2), 'random' (Stage 2 on an encoder of Stage 1's shape with
+random weights: what Stage 1 adds) and 'reference' (baseline.py). Both stages and the
+reference see only the training datasets of the fold: the held-out dataset is in
+HOLDOUT_DATASETS (Stage 2 scores it zero-shot at every epoch as a curve, but picks best.pt on
+held-out subjects of the training datasets).
+"""
+import argparse
+import json
+import shlex
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ['hapt', 'hugadb', 'utd_mhad', 'sisfall', 'umafall']
+MODELS = ('ours', 'random', 'reference')
+EVAL_ARGS = ['--bootstrap', '0', '--shots', '5', '--repeats', '5', '--no-linear-probe']   # zero-shot and 5-shot
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--out', required=True, help='folder of this recipe: one sub-folder per fold, seed and model')
+    ap.add_argument('--datasets', default=','.join(DATASETS), help='training datasets (each is held out in turn)')
+    ap.add_argument('--folds', help="held-out datasets to run (default: every one of --datasets; 'none': none)")
+    ap.add_argument('--test', help='also train on all --datasets and score this unseen dataset (each layout apart)')
+    ap.add_argument('--seeds', default='0', help='comma-separated seeds (each: its own subject splits and weights)')
+    ap.add_argument('--models', default=','.join(MODELS), help=f'which of {",".join(MODELS)} to run')
+    ap.add_argument('--stage1', default='', help='extra pretrain.py options, e.g. "--config configs/small_cpu.yaml"')
+    ap.add_argument('--stage2', default='', help='extra semantic_alignment_train.py options')
+    ap.add_argument('--reference', default='', help='extra baseline.py options')
+    ap.add_argument('--eval', default='', help='extra evaluate.py options (e.g. "--tta_rotations 32")')
+    ap.add_argument('--stage1_from', help="another LODO --out whose Stage 1 checkpoints to reuse (same folds and "
+                    "seeds; a recipe that changes only Stage 2)")
+    ap.add_argument('--data_root', default='data/prepared')
+    args = ap.parse_args(argv)
+    args.datasets = [d for d in args.datasets.split(',') if d]
+    args.folds = (args.datasets if args.folds is None else [] if args.folds == 'none'
+                  else [d for d in args.folds.split(',') if d])
+    unknown = [f for f in args.folds if f not in args.datasets]
+    if unknown:
+        ap.error(f'--folds {unknown} are not among --datasets {args.datasets}')
+    if args.test in args.datasets:
+        ap.error(f'--test {args.test} is a training dataset; it must be unseen')
+    args.seeds = [int(s) for s in args.seeds.split(',')]
+    args.models = [m for m in args.models.split(',') if m]
+    if set(args.models) - set(MODELS):
+        ap.error(f'--models must be among {MODELS}')
+    return args
+
+
+# ----------------------------------------------------------------------------- one fold
+
+def holdout(args, held):
+    """The HOLDOUT_DATASETS option of a fold: the held-out training dataset; none for --test (an
+    unseen dataset is not scored during training, not even as a curve)."""
+    return f'--holdout_datasets={held if held in args.datasets else ""}'
+
+
+def stage1(args, held, seed, folder):
+    """Stage 1 on the fold's training datasets (or the one of --stage1_from) -> best.pt path."""
+    import pretrain
+    if args.stage1_from:
+        path = Path(args.stage1_from) / folder.relative_to(args.out) / 'stage1' / 'best.pt'
+        if not path.is_file():
+            raise SystemExit(f'error: --stage1_from has no Stage 1 checkpoint for this fold: {path}')
+        return path
+    path = folder / 'stage1' / 'best.pt'
+    if not path.is_file():
+        run = pretrain.main([*shlex.split(args.stage1), f'--datasets={",".join(args.datasets)}',
+                             holdout(args, held), f'--seed={seed}', f'--data_root={args.data_root}',
+                             f'--out_root={folder / "stage1_runs"}'])
+        (folder / 'stage1').mkdir(parents=True, exist_ok=True)
+        (Path(run) / 'best.pt').rename(path)
+    return path
+
+
+def stage2(args, held, seed, folder, stage1_path, random_encoder):
+    """Stage 2 from `stage1_path` (random weights of its shape if random_encoder) -> best.pt path."""
+    import semantic_alignment_train
+    name = 'random' if random_encoder else 'ours'
+    path = folder / name / 'best.pt'
+    if not path.is_file():
+        run = semantic_alignment_train.main([
+            *shlex.split(args.stage2), f'--datasets={",".join(args.datasets)}', holdout(args, held),
+            f'--stage1_checkpoint={stage1_path}', f'--random_encoder={random_encoder}', f'--seed={seed}',
+            f'--data_root={args.data_root}', f'--out_root={folder / f"{name}_runs"}'])
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (Path(run) / 'best.pt').rename(path)
+    return path
+
+
+def score(args, ckpt, held, folder, layout=None):
+    """evaluate.py's zero-shot and 5-shot of a checkpoint on the held-out dataset -> results dict."""
+    import evaluate
+    out = folder / (f'eval_layout{layout}' if layout is not None else 'eval')
+    if not (out / 'results.json').is_file():
+        evaluate.main([str(ckpt), '--data', held, '--data_root', args.data_root, '--out', str(out), *EVAL_ARGS,
+                       *([] if layout is None else ['--layout', str(layout)]), *shlex.split(args.eval)])
+    return json.loads((out / 'results.json').read_text())
+
+
+def reference(args, held, seed, folder, layout=None):
+    """baseline.py trained on the fold's training datasets, scored on every window of at least
+    one patch (0.4 s) of the held-out dataset -> results dict."""
+    import baseline
+    out = folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
+    if not out.is_file():
+        baseline.main(['--train', ','.join(d for d in args.datasets if d != held), '--eval', held, '--seeds', str(seed),
+                       '--min_window_s', '0.4', '--data_root', args.data_root, '--out', str(out),
+                       *([] if layout is None else ['--eval_layout', str(layout)]), *shlex.split(args.reference)])
+    return json.loads(out.read_text())
+
+
+def run_fold(args, held, seed, layouts):
+    """Every model of one fold and seed -> {(model, layout): figures}."""
+    folder = Path(args.out) / held / f'seed{seed}'
+    t0, out = time.time(), {}
+    if 'ours' in args.models or 'random' in args.models:
+        s1 = stage1(args, held, seed, folder)
+        for model in ('ours', 'random'):
+            if model in args.models:
+                ckpt = stage2(args, held, seed, folder, s1, random_encoder=model == 'random')
+                for layout in layouts:
+                    out[model, layout] = figures(score(args, ckpt, held, folder / model, layout))
+    if 'reference' in args.models:
+        for layout in layouts:
+            out['reference', layout] = figures(reference(args, held, seed, folder, layout))
+    print(f'lodo: {held} seed {seed} done in {time.time() - t0:.0f} s')
+    return out
+
+
+def figures(res):
+    """The table's numbers from an evaluate.py or baseline.py result."""
+    if 'zero_shot' in res:
+        zs = res['zero_shot']
+        return {'zs_f1': zs['macro_f1'], 'zs_acc': zs['accuracy'], 'shot5_f1': res['few_shot']['5']['macro_f1']}
+    return {'zs_f1': res['macro_f1'], 'zs_acc': res['accuracy']}
+
+
+# ----------------------------------------------------------------------------- the table
+
+def fmt(values):
+    return f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}' if len(values) > 1 else \
+        f'{values[0]:.3f}' if values else '-'
+
+
+def write_table(args, results):
+    """table.md and table.json from results {(row, seed, model): figures}."""
+    rows = list(dict.fromkeys(r for r, _, _ in results))
+    folds = [r for r in rows if r in args.datasets]
+    table = {}
+    for model in args.models:
+        for row in rows + (['LODO mean'] if folds else []):
+            for key in ('zs_f1', 'zs_acc', 'shot5_f1'):
+                if row == 'LODO mean':       # per seed, the mean over folds; then over seeds
+                    per_seed = [np.mean([results[f, s, model][key] for f in folds])
+                                for s in args.seeds if all((f, s, model) in results for f in folds)
+                                and key in results[folds[0], s, model]]
+                else:
+                    per_seed = [results[row, s, model][key] for s in args.seeds
+                                if (row, s, model) in results and key in results[row, s, model]]
+                table.setdefault(row, {}).setdefault(model, {})[key] = per_seed
+    (Path(args.out) / 'table.json').write_text(json.dumps({'seeds': args.seeds, 'models': args.models,
+                                                            'table': table}, indent=1))
+    head = ['held out'] + [f'{m} {k}' for m in args.models for k in ('zero-shot F1', 'zero-shot acc', '5-shot F1')]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for row, cells in table.items():
+        lines.append('| ' + ' | '.join([row] + [fmt(cells[m][k]) for m in args.models
+                                                  for k in ('zs_f1', 'zs_acc', 'shot5_f1')]) + ' |')
+    text = '\n'.join(lines) + f'\n\nmean ± sd over seeds {args.seeds}\n'
+    (Path(args.out) / 'table.md').write_text(text)
+    return text
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / 'command.json').write_text(json.dumps(vars(args), indent=1))
+    results = {}
+    jobs = [(held, None, [None]) for held in args.folds]
+    if args.test:
+        from datasets.format import PreparedDataset
+        n_layouts = len(PreparedDataset(Path(args.data_root) / args.test).layouts)
+        jobs.append((args.test, None, list(range(n_layouts))))
+    for held, _, layouts in jobs:
+        for seed in args.seeds:
+            for (model, layout), fig in run_fold(args, held, seed, layouts).items():
+                row = held if layout is None else f'{held} layout {layout}'
+                results[row, seed, model] = fig
+            print(write_table(args, results))
+    return results
+
+
+if __name__ == '__main__':
+    main()
