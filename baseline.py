@@ -36,6 +36,7 @@ import torch.nn.functional as F
 import augmentations as A
 from datasets.loader import HARData, Win, open_datasets
 from metrics import classification_metrics
+from settings import Parser, Refused, count, interval, option, option_list, positive, run_script
 from text_encoder import TextEmbedder
 
 
@@ -58,28 +59,29 @@ class CNN(nn.Module):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog='baseline.py', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--train', default='hapt', help='comma-separated training datasets')
     ap.add_argument('--eval', default='spsw', help='unseen evaluation dataset')
-    ap.add_argument('--eval_layout', type=int, help='only this channel layout of the eval dataset')
+    ap.add_argument('--eval_layout', type=option(count(0), int), help='only this channel layout of the eval dataset')
     ap.add_argument('--data_root', default='data/prepared')
     ap.add_argument('--rotation', default='so3', choices=['so3', 'gravity', 'none'])
     ap.add_argument('--input_frame', default='device', choices=list(A.INPUT_FRAMES),
                     help="'gravity': rotate each device's triads into a gravity-aligned frame first; "
                     "'invariant': orientation-invariant channels (use with --rotation none); "
                     "'hybrid': the recorded channels and their invariant copies")
-    ap.add_argument('--epochs', type=int, default=12)
-    ap.add_argument('--rate', type=float, default=10.0)
-    ap.add_argument('--window', type=float, default=2.5)
-    ap.add_argument('--min_window_s', type=float, help='shortest evaluation window (default: half a window); '
+    ap.add_argument('--epochs', type=option(count(1), int), default=12)
+    ap.add_argument('--rate', type=option(positive()), default=10.0)
+    ap.add_argument('--window', type=option(positive()), default=2.5)
+    ap.add_argument('--min_window_s', type=option(positive()), help='shortest evaluation window (default: half a window); '
                     '0.4 scores the windows evaluate.py scores by default')
-    ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='also score with test-time rotation '
+    ap.add_argument('--tta_rotations', type=option(count(1), int), default=1, metavar='N', help='also score with test-time rotation '
                     'averaging over N views (as recorded and N-1 fixed rotations of --rotation), reported beside '
                     'the plain figures; default 1 (off)')
-    ap.add_argument('--time_reversal', type=float, default=0.0, metavar='P', help='play each training window of a '
+    ap.add_argument('--time_reversal', type=option(interval(0, 1)), default=0.0, metavar='P', help='play each training window of a '
                     'class with a time-reversed partner (stand to sit <-> sit to stand) backwards with probability P, '
                     'labelled as the partner (augmentations.time_reverse); default 0 (off)')
-    ap.add_argument('--seeds', default='0', help='comma-separated seeds; several: report each and their mean')
+    ap.add_argument('--seeds', default=[0], type=option_list(count(0)),
+                    help='comma-separated seeds; several: report each and their mean')
     ap.add_argument('--out', help='write results JSON here')
     args = ap.parse_args(argv)
     try:
@@ -90,12 +92,7 @@ def main(argv=None):
         A.check_rotation_views(args.tta_rotations, args.rotation, '--tta_rotations and --rotation')
     except ValueError as e:
         ap.error(str(e))
-    if not 0 <= args.time_reversal <= 1:
-        ap.error(f'--time_reversal must be a probability in [0, 1], got {args.time_reversal}')
-    try:
-        seeds = [int(s) for s in args.seeds.split(',')]
-    except ValueError:
-        raise SystemExit(f'error: --seeds must be comma-separated integers, got {args.seeds!r}') from None
+    seeds = args.seeds
     runs = [run_once(args, seed) for seed in seeds]
     res = runs[0] if len(runs) == 1 else summarise(runs)
     if len(runs) > 1:
@@ -136,7 +133,7 @@ def run_once(args, seed):
     test = ([ev_ds[0].subjects.index(s) for s in train.split_subjects['test'][name]] if seen
             else list(range(len(ev_ds[0].subjects))))
     if not test:
-        raise SystemExit(f'error: --eval {name} is a training dataset with no held-out test subjects')
+        raise Refused(f'--eval {name} is a training dataset with no held-out test subjects')
     ev = HARData(ev_ds, args.window, args.rate, hop_s=args.window,
                  min_window_s=args.window / 2 if args.min_window_s is None else args.min_window_s, labelled_only=True,
                  subjects_override={name: {'train': [], 'val': [], 'test': test}})
@@ -222,4 +219,4 @@ def score(model, ev, eval_emb, frame, pad, args):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

@@ -65,6 +65,7 @@ from datasets.format import PreparedDataset, PreparedWriter, triad
 from datasets.loader import HARData
 from losses import structured_mask
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid, token_validity
+from settings import Parser, Refused, run_script
 from train_common import make_optimizer, optimizer_step, setup_device, step_generator
 
 # ------------------------------------------------------------------------ settings
@@ -813,7 +814,7 @@ def run(mode, json_path=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog='bench.py', description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--quick', action='store_true', help='smoke run (~1 min): fewer steps, smaller files, no compile')
     ap.add_argument('--json', metavar='PATH', help='write the figures (flat keys) and details as JSON')
     ap.add_argument('--child', choices=['rss', 'mem', 'convert', 'compile'], help=argparse.SUPPRESS)
@@ -824,6 +825,8 @@ def main(argv=None):
     ap.add_argument('--reps', type=int, default=3, help=argparse.SUPPRESS)
     ap.add_argument('--config', default='default', help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise Refused(f'--json {args.json}: the folder {Path(args.json).resolve().parent} does not exist')
     if args.child == 'rss':
         return rss_child(args.data, args.batch, args.batches)
     if args.child == 'mem':
@@ -836,4 +839,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

@@ -34,11 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from datasets.format import PreparedDataset, Seg, label_text
+from datasets.format import ConversionError, PreparedDataset, Seg, label_text
 from datasets.loader import SAMPLE_ROOT, HARData, Win
 from metrics import bootstrap_by_subject, classification_metrics
 from model_loading import (STAGE1, STAGE2, average_per_segment, build_model, channel_table_for, embed_split,
                            load_label_bank, predict, text_model_of, tta_rotation)
+from settings import Parser, Refused, count, option, option_list, positive, run_script
 from train_common import find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
@@ -46,7 +47,7 @@ NEAR_DUPLICATE = 0.85       # eval labels whose prototype centres are this close
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog='evaluate.py', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('checkpoint', nargs='?', help='Stage 2 (or Stage 1) checkpoint; default: newest '
                     'training_output/semantic_alignment/*/best.pt')
     ap.add_argument('--data', default='spsw', help='prepared dataset name (in --data_root, else the shipped '
@@ -59,21 +60,23 @@ def parse_args(argv=None):
                     'on (held-out subjects only); the result is labelled "seen dataset", not zero-shot')
     ap.add_argument('--random-init', action='store_true', help='replace the weights by a random initialisation '
                     'of the same architecture (the "untrained encoder" reference)')
-    ap.add_argument('--layout', type=int, help='only windows of this channel layout of the dataset '
+    ap.add_argument('--layout', type=option(count(0), int), help='only windows of this channel layout of the dataset '
                     '(e.g. spsw: 0 = smartphone, 1 = smartwatch; see its meta.json "layouts")')
-    ap.add_argument('--min_window_s', type=float, help='drop segments shorter than this many seconds '
+    ap.add_argument('--min_window_s', type=option(positive()), help='drop segments shorter than this many seconds '
                     '(default: one patch, the shortest window the model can embed)')
-    ap.add_argument('--shots', default='1,5,10', help='k values for k-shot (windows per class), default 1,5,10')
-    ap.add_argument('--repeats', type=int, default=10, help='k-shot draws to average (default 10)')
-    ap.add_argument('--bootstrap', type=int, default=1000, help='bootstrap resamples for intervals (0: none)')
+    ap.add_argument('--shots', default=[1, 5, 10], type=option_list(count(1)),
+                    help='k values for k-shot (windows per class), default 1,5,10')
+    ap.add_argument('--repeats', type=option(count(1), int), default=10, help='k-shot draws to average (default 10)')
+    ap.add_argument('--bootstrap', type=option(count(0), int), default=1000, help='bootstrap resamples for intervals (0: none)')
     ap.add_argument('--no-probe', action='store_true', help='skip the linear probe and k-shot')
     ap.add_argument('--no-linear-probe', action='store_true', help='skip the linear probe, keep k-shot')
-    ap.add_argument('--tta_rotations', type=int, default=1, metavar='N', help='test-time rotation averaging: '
+    ap.add_argument('--tta_rotations', type=option(count(1), int), default=1, metavar='N', help='test-time rotation averaging: '
                     "embed each window as recorded and in N-1 fixed rotations of each device (the checkpoint's "
                     "training rotation, 'so3' or 'gravity'), and average; default 1 (off)")
-    ap.add_argument('--batch_size', type=int, default=256, help='windows per embedding batch')
-    ap.add_argument('--seed', type=int, default=0, help='seed for splits, k-shot draws and bootstrap')
-    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda')
+    ap.add_argument('--batch_size', type=option(count(1), int), default=256, help='windows per embedding batch')
+    ap.add_argument('--seed', type=option(count(0), int), default=0, help='seed for splits, k-shot draws and bootstrap')
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda',
+                    choices=['cpu', 'cuda'] if torch.cuda.is_available() else ['cpu'])
     return ap.parse_args(argv)
 
 
@@ -85,21 +88,21 @@ def open_eval_dataset(spec, data_root, log=print):
     if spec.endswith('.npz'):
         from datasets.user_npz import convert_npz
         if not path.is_file():
-            raise SystemExit(f'error: {path} does not exist')
+            raise Refused(f'{path} does not exist')
         tmp = Path(tempfile.mkdtemp(prefix='har_eval_'))
         atexit.register(shutil.rmtree, tmp, True)                   # removed when the process ends
         try:
             convert_npz(path, tmp, path.stem, 50.0)
-        except Exception as e:
-            raise SystemExit(f'error: {e}') from None
+        except ConversionError as e:
+            raise Refused(f'--data {path}: {e}') from None
         return PreparedDataset(tmp / path.stem), True
     for root in (Path(data_root), SAMPLE_ROOT):
         if (root / spec / 'meta.json').exists():
             if root == SAMPLE_ROOT:
                 log(f'{spec} is not prepared in {data_root}: using the shipped sample {root / spec}')
             return PreparedDataset(root / spec), False
-    raise SystemExit(f'error: dataset {spec!r} is not prepared in {data_root} nor in the sample; '
-                     f'run `python -m datasets.prepare {spec} --raw <folder>` or pass a .npz')
+    raise Refused(f'dataset {spec!r} is not prepared in {data_root} nor in the sample; '
+                  f'run `python -m datasets.prepare {spec} --raw <folder>` or pass a .npz')
 
 
 def trained_on(ckpt):
@@ -117,10 +120,10 @@ def resolve_labels(data_labels, requested):
         return list(data_labels), np.arange(len(data_labels))
     texts = [t for t in (label_text(s) for s in requested.split(',')) if t]
     if len(set(texts)) != len(texts):
-        raise SystemExit(f'error: --labels has duplicates after normalisation: {texts}')
+        raise Refused(f'--labels has duplicates after normalisation: {texts}')
     missing = [l for l in data_labels if l not in texts]
     if missing:
-        raise SystemExit(f'error: the data has labels {missing} that are not in --labels {texts}')
+        raise Refused(f'the data has labels {missing} that are not in --labels {texts}')
     return texts, np.array([texts.index(l) for l in data_labels])
 
 
@@ -247,8 +250,8 @@ def load_for_eval(args):
     averaging. -> path, checkpoint, model, rotation"""
     ck_path = args.checkpoint or find_latest('training_output/semantic_alignment')
     if ck_path is None:
-        raise SystemExit('error: no checkpoint given and none found under training_output/semantic_alignment; '
-                         'train one (README) or pass a path')
+        raise Refused('no checkpoint given and none found under training_output/semantic_alignment; '
+                      'train one (README) or pass a path')
     ckpt = load_checkpoint(ck_path, [STAGE1, STAGE2])
     torch.manual_seed(args.seed)
     model = build_model(ckpt)
@@ -258,7 +261,7 @@ def load_for_eval(args):
     try:
         rotation = tta_rotation(ckpt, args.tta_rotations)
     except ValueError as e:
-        raise SystemExit(f'error: --tta_rotations {args.tta_rotations} with {ck_path}: {e}') from None
+        raise Refused(f'--tta_rotations {args.tta_rotations} with {ck_path}: {e}') from None
     return ck_path, ckpt, model, rotation
 
 
@@ -277,11 +280,11 @@ def eval_windows(ckpt, ds, is_npz, args):
     held_subjects = None
     if ds.name in seen and not is_npz:
         if not args.allow_seen:
-            raise SystemExit(f'error: {ds.name} was used in training (subjects {seen[ds.name]}); a result on it '
-                             f'is not zero-shot. Use --allow-seen to evaluate its held-out subjects, labelled as seen.')
+            raise Refused(f'{ds.name} was used in training (subjects {seen[ds.name]}); a result on it '
+                          f'is not zero-shot. Use --allow-seen to evaluate its held-out subjects, labelled as seen.')
         held_subjects = [i for i, s in enumerate(ds.subjects) if s not in set(seen[ds.name])]
         if not held_subjects:
-            raise SystemExit(f'error: every subject of {ds.name} was used in training')
+            raise Refused(f'every subject of {ds.name} was used in training')
     protocol = ('SEEN dataset (held-out subjects only; not zero-shot)' if held_subjects is not None
                 else 'zero-shot: dataset unseen in training')
     if args.random_init:
@@ -292,19 +295,19 @@ def eval_windows(ckpt, ds, is_npz, args):
     every = held_subjects if held_subjects is not None else list(range(len(ds.subjects)))
     patch_s = patch_seconds(ckpt)
     if args.min_window_s is not None and args.min_window_s < patch_s:
-        raise SystemExit(f'error: --min_window_s {args.min_window_s} is shorter than one patch ({patch_s:g} s)')
+        raise Refused(f'--min_window_s {args.min_window_s} is shorter than one patch ({patch_s:g} s)')
     data = HARData([ds], cfg['WINDOW_SECONDS'], cfg['SAMPLING_RATE_HZ'], hop_s=cfg['WINDOW_SECONDS'],
                    min_window_s=args.min_window_s or patch_s, labelled_only=True,
                    subjects_override={ds.name: {'train': [], 'val': [], 'test': every}})
     if args.layout is not None:
         if not 0 <= args.layout < len(ds.layouts):
-            raise SystemExit(f'error: --layout {args.layout}: {ds.name} has layouts 0..{len(ds.layouts) - 1}')
+            raise Refused(f'--layout {args.layout}: {ds.name} has layouts 0..{len(ds.layouts) - 1}')
         data.windows['test'] = data.windows['test'][data.windows['test'][:, Win.LAYOUT] == args.layout]
         ch = ds.layouts[args.layout][0]
         print(f'layout {args.layout} only: {ch.device} on the {ch.placement}')
     if len(data.windows['test']) == 0:
-        raise SystemExit(f'error: {ds.path}: no labelled window of at least {args.min_window_s or patch_s:g} s '
-                         f'to evaluate')
+        raise Refused(f'{ds.path}: no labelled window of at least {args.min_window_s or patch_s:g} s '
+                      f'to evaluate')
     return data, every, protocol
 
 
@@ -373,7 +376,7 @@ def main(argv=None):
     device = torch.device(args.device)
     ds, is_npz = open_eval_dataset(args.data, args.data_root)
     if np.all(ds.segments[:, Seg.LABEL] < 0):
-        raise SystemExit(f'error: {ds.path} has no labelled windows to evaluate')
+        raise Refused(f'{ds.path} has no labelled windows to evaluate')
     data, every, protocol = eval_windows(ckpt, ds, is_npz, args)
     print(f'checkpoint: {ck_path} ({ckpt["kind"]}), trained on {sorted(trained_on(ckpt)) or "?"}')
     print(f'data: {ds.name} ({ds.path}), {len(data.windows["test"])} windows, {len(every)} subjects; '
@@ -406,8 +409,7 @@ def main(argv=None):
         plot_confusion(zs['confusion'], texts, out_dir / 'confusion_zero_shot.png',
                        f'Zero-shot on {ds.name}: acc {zs["accuracy"]:.2f}, macro-F1 {zs["macro_f1"]:.2f}')
     if not args.no_probe:
-        shots = [int(k) for k in args.shots.split(',') if k]
-        results.update(probes(emb, y, subj, len(data.label_names), shots, args.repeats, args.seed,
+        results.update(probes(emb, y, subj, len(data.label_names), args.shots, args.repeats, args.seed,
                               linear=not args.no_linear_probe))
 
     with open(out_dir / 'results.json', 'w') as f:
@@ -418,4 +420,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

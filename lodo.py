@@ -27,18 +27,21 @@ from pathlib import Path
 
 import numpy as np
 
+from settings import Parser, Refused, count, option_list, run_script
+
 DATASETS = ['hapt', 'hugadb', 'utd_mhad', 'sisfall', 'umafall']
 MODELS = ('ours', 'random', 'reference')
 EVAL_ARGS = ['--bootstrap', '0', '--shots', '5', '--repeats', '5', '--no-linear-probe']   # zero-shot and 5-shot
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog='lodo.py', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', required=True, help='folder of this recipe: one sub-folder per fold, seed and model')
     ap.add_argument('--datasets', default=','.join(DATASETS), help='training datasets (each is held out in turn)')
     ap.add_argument('--folds', help="held-out datasets to run (default: every one of --datasets; 'none': none)")
     ap.add_argument('--test', help='also train on all --datasets and score this unseen dataset (each layout apart)')
-    ap.add_argument('--seeds', default='0', help='comma-separated seeds (each: its own subject splits and weights)')
+    ap.add_argument('--seeds', default=[0], type=option_list(count(0)),
+                    help='comma-separated seeds (each: its own subject splits and weights)')
     ap.add_argument('--models', default=','.join(MODELS), help=f'which of {",".join(MODELS)} to run')
     ap.add_argument('--stage1', default='', help='extra pretrain.py options, e.g. "--config configs/small_cpu.yaml"')
     ap.add_argument('--stage2', default='', help='extra semantic_alignment_train.py options')
@@ -56,7 +59,6 @@ def parse_args(argv=None):
         ap.error(f'--folds {unknown} are not among --datasets {args.datasets}')
     if args.test in args.datasets:
         ap.error(f'--test {args.test} is a training dataset; it must be unseen')
-    args.seeds = [int(s) for s in args.seeds.split(',')]
     args.models = [m for m in args.models.split(',') if m]
     if set(args.models) - set(MODELS):
         ap.error(f'--models must be among {MODELS}')
@@ -77,7 +79,7 @@ def stage1(args, held, seed, folder):
     if args.stage1_from:
         path = Path(args.stage1_from) / folder.relative_to(args.out) / 'stage1' / 'best.pt'
         if not path.is_file():
-            raise SystemExit(f'error: --stage1_from has no Stage 1 checkpoint for this fold: {path}')
+            raise Refused(f'--stage1_from has no Stage 1 checkpoint for this fold: {path}')
         return path
     path = folder / 'stage1' / 'best.pt'
     if not path.is_file():
@@ -207,4 +209,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

@@ -11,12 +11,14 @@ import torch
 
 import augmentations as A
 from distributed import LOCAL, init_distributed, process_group, quiet
-from datasets.loader import HARData, open_datasets
+from datasets.loader import HARData
 from losses import pretrain_loss, structured_mask
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify, token_validity
 from plots import Panel
-from train_common import (STAGE1_KIND, configure, fit, load_checkpoint, make_optimizer, resume_config,
-                          setup_device, step_generator)
+from settings import (SHARED_RULES, at_least, configure, count, interval, one_of, positive, run_script,
+                      shared_cross_rules, shared_warnings)
+from train_common import (STAGE1_KIND, check_processes, fit, load_checkpoint, make_optimizer, open_training_data,
+                          resume_config, setup_device, step_generator)
 
 KIND = STAGE1_KIND
 PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation loss is its training loss on held-out subjects
@@ -120,24 +122,48 @@ def settings():
     return dict(locals())
 
 
-def main(argv=None):
-    defaults = settings()
-    cfg, resume = configure(defaults, argv)
-    if cfg.INPUT_FRAME not in A.INPUT_FRAMES:
-        raise SystemExit(f"error: --input_frame must be one of {A.INPUT_FRAMES}, got {cfg.INPUT_FRAME!r}")
+RULES = {**SHARED_RULES,                      # what each setting may be (settings.py); --help lists them
+         'SAMPLING_RATE_HZ': positive(), 'WINDOW_SECONDS': positive(),
+         'D_MODEL': count(1), 'DEPTH': count(1), 'N_HEADS': count(1), 'PATCH_SIZE': count(1),
+         'DECODER_DEPTH': count(0), 'PROJ_DIM': count(1), 'DROPOUT': interval(0, 1, (True, False)),
+         'MASK_RATIO': interval(0, 1, (False, False)), 'SPAN_MASK_RATIO': interval(0, 1, (False, False)),
+         'CHANNEL_DROP_RATIO': interval(0, 1, (False, False)), 'NORM_EPS': positive(),
+         'MAE_WEIGHT': at_least(0.0), 'CONTRASTIVE_WEIGHT': at_least(0.0), 'TEMPERATURE': positive(),
+         'INPUT_FRAME': one_of(*A.INPUT_FRAMES), 'SHIFT_FRAC': interval(0, 1, (True, False)),
+         'WARP_SIGMA': at_least(0.0), 'MAG_WARP_SIGMA': at_least(0.0)}
+
+
+def cross_rules(cfg):
+    """Settings that must agree with each other -> refusals (settings.configure)."""
+    out = shared_cross_rules(cfg)
+    if cfg.D_MODEL % cfg.N_HEADS:
+        out.append(f'--d_model={cfg.D_MODEL} and --n_heads={cfg.N_HEADS}: d_model must be divisible by n_heads')
+    patch_s = cfg.PATCH_SIZE / cfg.SAMPLING_RATE_HZ
+    for name in ('WINDOW_SECONDS', 'MIN_WINDOW_SECONDS'):
+        if getattr(cfg, name) < patch_s:
+            out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch: --patch_size={cfg.PATCH_SIZE} '
+                       f'samples at --sampling_rate_hz={cfg.SAMPLING_RATE_HZ} is {patch_s:g} s')
+    if cfg.MAE_WEIGHT + cfg.CONTRASTIVE_WEIGHT == 0:
+        out.append('--mae_weight=0.0 and --contrastive_weight=0.0: the loss would be zero; train with one of them')
     try:
         A.check_frame_rotation(cfg.INPUT_FRAME, cfg.ROTATION)
     except ValueError as e:
-        raise SystemExit(f'error: {e}') from None
+        out.append(f'--input_frame={cfg.INPUT_FRAME} and --rotation={cfg.ROTATION}: {e}')
+    return out
+
+
+def main(argv=None):
+    defaults = settings()
+    cfg, resume = configure(defaults, RULES, [cross_rules], [shared_warnings], argv)
     d = init_distributed()
+    check_processes(cfg, d)
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
         resume_config(cfg, defaults, ckpt['config'], log)
     device, ctx, scaler = setup_device(cfg.SEED, d)
 
-    names = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, cfg.DATA_ROOT, log=log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
+    data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, alpha=cfg.SAMPLING_ALPHA)
     if d.main:
         print(data.describe())
@@ -182,4 +208,4 @@ def validate(model, data, device, ctx, cfg):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

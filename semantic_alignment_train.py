@@ -22,8 +22,10 @@ from model_loading import embed_split, predict
 from plots import Panel
 from semantic_loss import semantic_infonce
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
-from train_common import (STAGE1_KIND, STAGE2_KIND, configure, find_latest, fit, load_checkpoint, make_optimizer,
-                          resume_config, setup_device)
+from settings import (SHARED_RULES, Refused, anything, at_least, configure, count, interval, non_empty, one_of,
+                      positive, run_script, shared_cross_rules, shared_warnings)
+from train_common import (STAGE1_KIND, STAGE2_KIND, check_processes, find_latest, fit, load_checkpoint,
+                          make_optimizer, open_training_data, resume_config, setup_device)
 
 KIND = STAGE2_KIND
 PANELS = [       # plots/ after every epoch (plots.py): the training loss and the zero-shot validation apart
@@ -49,7 +51,7 @@ def load_stage1(model, path, log=print):
     missing, unexpected = model.load_state_dict(enc, strict=False)
     expected_new = {k for k in model.state_dict() if not k.startswith('encoder.')}
     if set(missing) != expected_new or unexpected:
-        raise SystemExit(f'error: {path} does not fit this model: missing encoder keys '
+        raise Refused(f'{path} does not fit this model: missing encoder keys '
                          f'{sorted(set(missing) - expected_new)}, unexpected {sorted(unexpected)}')
     log(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
           f'{sorted({k.split(".")[0] for k in expected_new})}')
@@ -58,31 +60,32 @@ def load_stage1(model, path, log=print):
 
 def stage1_settings(cfg, ckpt, log=print):
     """The encoder shape and the Stage 1 run this run builds on: from the resumed checkpoint, or
-    from cfg.STAGE1_CHECKPOINT (default: the newest Stage 1 best.pt). Sets cfg.STAGE1_CHECKPOINT,
-    cfg.D_MODEL and the window settings Stage 2 inherits (cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ),
-    and adds Stage 1's held-out datasets to cfg.HOLDOUT_DATASETS.
-    -> EncoderConfig, stage1 = {'path', 'config', 'data'}"""
+    from cfg.STAGE1_CHECKPOINT (default: the newest Stage 1 best.pt). Sets cfg.STAGE1_CHECKPOINT
+    and the window settings Stage 2 inherits (cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ: 0 takes
+    Stage 1's, any other value must equal it), and adds Stage 1's held-out datasets to
+    cfg.HOLDOUT_DATASETS. -> EncoderConfig, stage1 = {'path', 'config', 'data'}"""
     if ckpt:
         enc_cfg, stage1 = EncoderConfig(**ckpt['encoder_config']), ckpt['stage1']
     else:
         path = cfg.STAGE1_CHECKPOINT or find_latest('training_output/imu_pretraining')
         if path is None:
-            raise SystemExit('error: no Stage 1 checkpoint found under training_output/imu_pretraining; '
-                             'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
+            raise Refused('no Stage 1 checkpoint found under training_output/imu_pretraining; '
+                          'run `python pretrain.py` first or pass --stage1_checkpoint=PATH')
         stage1_ckpt = load_checkpoint(path, [STAGE1_KIND])
         enc_cfg = EncoderConfig(**stage1_ckpt['encoder_config'])
         stage1 = {'path': str(path), 'config': stage1_ckpt['config'], 'data': stage1_ckpt['data']}
         cfg.STAGE1_CHECKPOINT = str(path)
-        if cfg.D_MODEL != enc_cfg.d_model:
-            log(f'd_model {cfg.D_MODEL} differs from the Stage 1 encoder; using its {enc_cfg.d_model}')
-            cfg.D_MODEL = enc_cfg.d_model
     stage1_config = stage1['config']
-    cfg.WINDOW_SECONDS = stage1_config.get('WINDOW_SECONDS', 4.0)
-    cfg.SAMPLING_RATE_HZ = stage1_config.get('SAMPLING_RATE_HZ', 50.0)
+    for name, default in (('WINDOW_SECONDS', 4.0), ('SAMPLING_RATE_HZ', 50.0)):
+        theirs = stage1_config.get(name, default)
+        if getattr(cfg, name) not in (0, theirs):
+            raise Refused(f'--{name.lower()}={getattr(cfg, name)} disagrees with the Stage 1 checkpoint '
+                          f'{stage1["path"]} ({theirs}); leave it 0 to take Stage 1\'s')
+        setattr(cfg, name, theirs)
     try:
         A.check_frame_rotation(enc_cfg.input_frame, cfg.ROTATION)
     except ValueError as e:
-        raise SystemExit(f'error: {e} (the input frame comes from the Stage 1 checkpoint)') from None
+        raise Refused(f'--rotation={cfg.ROTATION}: {e} (the input frame comes from the Stage 1 checkpoint)') from None
     stage1_held = set(stage1_config.get('HOLDOUT_DATASETS', []))
     if stage1_held - set(cfg.HOLDOUT_DATASETS) and not ckpt:
         log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
@@ -93,8 +96,7 @@ def stage1_settings(cfg, ckpt, log=print):
 def open_data(cfg, log=print):
     """Labelled windows of the training datasets, and of the held-out datasets that are prepared
     (every subject in 'test', for zero-shot at validation; None if there are none)."""
-    names = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
-    data = HARData(open_datasets(names, cfg.DATA_ROOT, log=log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
+    data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, labelled_only=True, alpha=cfg.SAMPLING_ALPHA,
                    class_alpha=cfg.CLASS_ALPHA)
     held = [n for n in cfg.HOLDOUT_DATASETS if (Path(cfg.DATA_ROOT) / n / 'meta.json').exists()]
@@ -246,8 +248,7 @@ def settings():
     STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt
     RANDOM_ENCODER = False                    # ablation: Stage 1's architecture and windows, random weights
     TEXT_MODEL = DEFAULT_TEXT_MODEL           # sentence-transformers model (packaged, or a local folder)
-    # model (encoder shape and window settings come from the Stage 1 checkpoint)
-    D_MODEL = 384
+    # model (the encoder's shape comes from the Stage 1 checkpoint)
     NUM_PROTOTYPES = 3                        # K prototypes per class
     LABEL_BANK = 'learned'                    # 'frozen' (ablation): prototypes are the plain sentence embeddings
     LABEL_TEXTS = 'name+description'          # each step writes each class as its name or one of its datasets'
@@ -262,6 +263,8 @@ def settings():
     FREEZE_ENCODER = False                    # encoder unfrozen for discriminative learning
     ENCODER_LR_SCALE = 1.0                    # encoder LR relative to the new modules
     # data and augmentation (window settings are Stage 1's)
+    WINDOW_SECONDS = 0.0                      # 0: Stage 1's window (any other value must equal it)
+    SAMPLING_RATE_HZ = 0.0                    # 0: Stage 1's rate (any other value must equal it)
     HOP_SECONDS = 1.0
     MIN_WINDOW_SECONDS = 1.0
     SAMPLING_ALPHA = 0.5                      # dataset i drawn with p ~ n_i ** alpha
@@ -293,16 +296,33 @@ def settings():
     return dict(locals())
 
 
+RULES = {**SHARED_RULES,                      # what each setting may be (settings.py); --help lists them
+         'STAGE1_CHECKPOINT': anything(), 'RANDOM_ENCODER': anything(), 'TEXT_MODEL': non_empty(),
+         'NUM_PROTOTYPES': count(1), 'LABEL_BANK': one_of(*LABEL_BANKS), 'LABEL_TEXTS': one_of('name', 'name+description'),
+         'PROTOTYPE_COMBINE': one_of('logsumexp', 'max', 'mean'), 'PROTO_TEMPERATURE': positive(),
+         'MEMORY_BANK_SIZE': count(0), 'TEMPERATURE': positive(), 'LEARN_TEMPERATURE': anything(),
+         'SOFT_TARGET_SMOOTHING': interval(0, 1, (True, False)), 'SIM_TEMPERATURE': positive(),
+         'FREEZE_ENCODER': anything(), 'ENCODER_LR_SCALE': at_least(0.0),
+         'WINDOW_SECONDS': at_least(0.0), 'SAMPLING_RATE_HZ': at_least(0.0), 'CLASS_ALPHA': at_least(0.0),
+         'CROP_PROB': interval(0, 1), 'CROP_MIN_SECONDS': positive(), 'TIME_REVERSAL_PROB': interval(0, 1)}
+
+
+def warnings(cfg):
+    """Legal but pointless Stage 2 settings -> one line each (settings.configure)."""
+    out = shared_warnings(cfg)
+    if cfg.FREEZE_ENCODER and cfg.ENCODER_LR_SCALE != 1.0:
+        out.append(f'--encoder_lr_scale={cfg.ENCODER_LR_SCALE} has no effect with --freeze_encoder=True')
+    if cfg.LABEL_BANK == 'frozen' and cfg.NUM_PROTOTYPES > 1:
+        out.append(f'--num_prototypes={cfg.NUM_PROTOTYPES} with --label_bank=frozen: the prototypes of a class '
+                   f'are all the same sentence embedding')
+    return out
+
+
 def main(argv=None):
     defaults = settings()
-    cfg, resume = configure(defaults, argv)
-    if cfg.LABEL_TEXTS not in ('name', 'name+description'):
-        raise SystemExit(f"error: --label_texts must be 'name' or 'name+description', got {cfg.LABEL_TEXTS!r}")
-    if not 0 <= cfg.TIME_REVERSAL_PROB <= 1:
-        raise SystemExit(f'error: --time_reversal_prob must be a probability in [0, 1], got {cfg.TIME_REVERSAL_PROB}')
-    if cfg.LABEL_BANK not in LABEL_BANKS:
-        raise SystemExit(f"error: --label_bank must be 'learned' or 'frozen', got {cfg.LABEL_BANK!r}")
+    cfg, resume = configure(defaults, RULES, [shared_cross_rules], [warnings], argv)
     d = init_distributed()
+    check_processes(cfg, d)
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:
@@ -330,4 +350,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

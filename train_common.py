@@ -1,20 +1,18 @@
 """What both training scripts share: shell overrides, device and AMP set-up, the LR schedule,
 RNG capture, atomic checkpoints that resume exactly, the run folder and the training loop."""
-import ast
 import json
 import math
 import os
 import random
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 import plots
 from distributed import LOCAL, broadcast_object, quiet
+from settings import Refused, environment
 
 CHECKPOINT_FORMAT = 1
 STAGE1_KIND = 'imu_pretraining'            # a checkpoint's 'kind': which script wrote it
@@ -22,45 +20,6 @@ STAGE2_KIND = 'semantic_alignment'
 
 
 # ------------------------------------------------------------------------ configuration
-
-def configure(defaults, argv=None):
-    """Upper-case constants -> namespace, with `--name=value` overrides from the shell.
-
-    Names are the lower-case constant names; values are parsed as Python literals and must
-    have the default's type (an int is accepted for a float). `--resume PATH` (or
-    `--resume=PATH`) is returned separately. Unknown names and wrong types exit with a message.
-    """
-    cfg = {k: v for k, v in defaults.items() if k.isupper()}
-    argv = sys.argv[1:] if argv is None else list(argv)
-    resume = None
-    valid = ', '.join(f'--{k.lower()}' for k in cfg)
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ('-h', '--help'):
-            print('options (current value):')
-            for k, v in cfg.items():
-                print(f'  --{k.lower()}={v!r}')
-            print('  --resume PATH   continue a run from its latest.pt (or any checkpoint)')
-            raise SystemExit(0)
-        if arg == '--resume' or arg.startswith('--resume='):
-            if '=' in arg:
-                resume = arg.split('=', 1)[1]
-            elif i + 1 < len(argv):
-                resume, i = argv[i + 1], i + 1
-            else:
-                raise SystemExit('error: --resume needs a checkpoint path')
-        elif arg.startswith('--') and '=' in arg:
-            key, text = arg[2:].split('=', 1)
-            key = key.upper().replace('-', '_')
-            if key not in cfg:
-                raise SystemExit(f'error: unknown option --{key.lower()}; valid options: {valid}, --resume')
-            cfg[key] = _parse_value(key, text, cfg[key])
-        else:
-            raise SystemExit(f'error: cannot parse argument {arg!r}; use --name=value (valid: {valid}, --resume)')
-        i += 1
-    return SimpleNamespace(**cfg), resume
-
 
 RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS')
 
@@ -76,27 +35,28 @@ def resume_config(cfg, defaults, ckpt_config, log=print):
     cfg.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
 
 
-def _parse_value(key, text, default):
+def check_processes(cfg, d):
+    """The global batch must split evenly over the processes torchrun started."""
+    if cfg.BATCH_SIZE % d.world:
+        raise Refused(f'--batch_size={cfg.BATCH_SIZE} is not divisible by the {d.world} processes; '
+                      f'the batch size is global (split across ranks)')
+
+
+def open_training_data(cfg, log=print):
+    """The prepared datasets a run trains on: cfg.DATASETS less cfg.HOLDOUT_DATASETS, from
+    cfg.DATA_ROOT (or the shipped sample, said in one line, when none is prepared). cfg then
+    records what was used, so that the run's config.yaml repeats it. None at all is refused."""
+    import os
+    from datasets.loader import open_datasets
+    wanted = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
     try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        value = text                                                   # bare strings
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, (list, tuple)):
-        if isinstance(value, str):                                     # --datasets=hapt,uci_har
-            value = [v for v in value.split(',') if v]
-        ok = isinstance(value, (list, tuple))
-        value = list(value) if ok else value
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise SystemExit(f'error: --{key.lower()} expects {type(default).__name__} '
-                         f'(like {default!r}), got {text!r}')
-    return value
+        found = open_datasets(wanted, cfg.DATA_ROOT, log=log)
+    except FileNotFoundError as e:
+        raise Refused(f'--datasets={cfg.DATASETS}: {e}') from None
+    root = found[0].path.parent
+    cfg.DATA_ROOT = os.path.relpath(root) if Path(os.path.relpath(root)).parts[:1] != ('..',) else str(root)
+    cfg.DATASETS = [d.name for d in found] + [n for n in cfg.HOLDOUT_DATASETS if n in cfg.DATASETS]
+    return found
 
 
 def as_dict(cfg):
@@ -194,14 +154,14 @@ def load_checkpoint(path, kinds):
     """Load with weights_only=True; fail clearly on a missing file or a checkpoint of another kind."""
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f'error: checkpoint {path} does not exist (refusing to start from scratch)')
+        raise Refused(f'checkpoint {path} does not exist (refusing to start from scratch)')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:                                            # truncated, pickled objects...
-        raise SystemExit(f'error: {path} is not a loadable checkpoint: {e}') from None
+        raise Refused(f'{path} is not a loadable checkpoint: {e}') from None
     if not isinstance(ckpt, dict) or ckpt.get('kind') not in kinds:
         kind = ckpt.get('kind') if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise SystemExit(f'error: {path} is a {kind!r} checkpoint; expected one of {list(kinds)}')
+        raise Refused(f'{path} is a {kind!r} checkpoint; expected one of {list(kinds)}')
     return ckpt
 
 
@@ -213,8 +173,9 @@ def find_latest(root, name='best.pt'):
 
 # ------------------------------------------------------------------------ run folder
 
-def make_run_dir(root, cfg_dict, resume_dir=None):
-    """training_output/<stage>/<timestamp>/ with config.yaml and plots/."""
+def make_run_dir(root, cfg_dict, resume_dir=None, env=None):
+    """training_output/<stage>/<timestamp>/ with config.yaml (the settings the run used: a valid
+    --config to repeat it), environment.yaml (settings.environment) and plots/."""
     import yaml
     run = Path(resume_dir) if resume_dir else Path(root) / time.strftime('%Y%m%d_%H%M%S')
     if not resume_dir:
@@ -224,6 +185,9 @@ def make_run_dir(root, cfg_dict, resume_dir=None):
     (run / 'plots').mkdir(parents=True, exist_ok=True)
     with open(run / 'config.yaml', 'w') as f:
         yaml.safe_dump(cfg_dict, f, sort_keys=False)
+    if env is not None:
+        with open(run / 'environment.yaml', 'w') as f:
+            yaml.safe_dump(env, f, sort_keys=False)
     return run
 
 
@@ -259,9 +223,6 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
     writes files and prints; logged values are averaged over ranks.
     Returns the run folder.
     """
-    if cfg.BATCH_SIZE % d.world:
-        raise SystemExit(f'error: batch_size {cfg.BATCH_SIZE} is not divisible by the {d.world} processes; '
-                         f'the batch size is global (split across ranks)')
     log = print if d.main else quiet
     steps_per_epoch = cfg.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // cfg.BATCH_SIZE)
     total_steps = cfg.EPOCHS * steps_per_epoch
@@ -279,7 +240,9 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
     if d.on:
         from torch.nn.parallel import DistributedDataParallel as DDP
         fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
-    run_dir = make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None) if d.main else None
+    precision = 'fp16 autocast + GradScaler' if scaler.is_enabled() else 'fp32'
+    run_dir = (make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None, environment(device, precision))
+               if d.main else None)
     run_dir = Path(broadcast_object(str(run_dir), d))
     history = History(run_dir, ckpt['history'] if ckpt else None)
     log(f'run folder: {run_dir}  device: {device}  processes: {d.world}  '

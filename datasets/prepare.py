@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from datasets.format import DEFAULT_RATE_HZ, ConversionError
+from settings import Parser, Refused, option, positive, run_script
 
 DATASETS = ['uci_har', 'hhar', 'mhealth', 'pamap2', 'wisdm', 'unimib_shar', 'dsads', 'hapt',
             'ku_har', 'recgym']
@@ -25,7 +26,7 @@ DEFAULT_OUT = 'data/prepared'
 def converter(name):
     """The `convert(raw, out_root, rate_hz)` function of dataset `name`."""
     if name not in DATASETS + EXTRA:
-        raise SystemExit(f'unknown dataset "{name}"; choose from {", ".join(DATASETS + EXTRA)}, all')
+        raise Refused(f'unknown dataset "{name}"; choose from {", ".join(DATASETS + EXTRA)}, all')
     return importlib.import_module(f'datasets.{name}').convert
 
 
@@ -43,12 +44,12 @@ def summarise(meta, seconds):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = Parser(prog='python -m datasets.prepare', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('name', help=f'one of {", ".join(DATASETS + EXTRA)}, "all", or a new name with --npz')
     ap.add_argument('--raw', help='folder holding the raw download (for "all": one sub-folder per dataset)')
     ap.add_argument('--npz', help='a user dataset: .npz with X (N,T,C), y (N,), sampling_rate_hz, channels (C,)')
     ap.add_argument('--out', default=DEFAULT_OUT, help=f'prepared data root (default {DEFAULT_OUT})')
-    ap.add_argument('--rate', type=float, default=DEFAULT_RATE_HZ, help='stored sampling rate in Hz')
+    ap.add_argument('--rate', type=option(positive()), default=DEFAULT_RATE_HZ, help='stored sampling rate in Hz')
     args = ap.parse_args(argv)
 
     if args.npz:
@@ -87,4 +88,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_script(main)

@@ -32,7 +32,7 @@ def test_seeds_are_summarised_and_each_seed_is_reproducible(tmp_path, empty_data
 
 
 def test_bad_seeds_is_a_clear_error(empty_data_root):
-    with pytest.raises(SystemExit, match='--seeds must be comma-separated integers'):
+    with pytest.raises(SystemExit, match="baseline.py: argument --seeds: expected comma-separated values, each an integer >= 0, got '0,x'"):
         baseline.main(['--data_root', str(empty_data_root), '--seeds', '0,x'])
 
 

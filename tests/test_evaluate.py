@@ -32,11 +32,11 @@ def run_eval(ckpt, data_root, out, *args):
 
 
 def refused(ckpt, data_root, out, *args):
-    """The SystemExit message of a refused run; it must be an error (non-zero exit status)."""
+    """The message of a refused run: one line starting with error:, exit status 2."""
     with pytest.raises(SystemExit) as e:
         evaluate.main([str(ckpt), '--data_root', str(data_root), '--out', str(out), *FAST, *args])
-    assert isinstance(e.value.code, str) and e.value.code.startswith('error:'), e.value.code
-    return e.value.code
+    assert e.value.code == 2 and str(e.value).startswith('error:'), e.value
+    return str(e.value)
 
 
 def windows(n, seconds, rate, channels=6, seed=0):
@@ -165,7 +165,8 @@ def ckpt_config(path):
 
 
 def test_tta_rotations_bad_values_are_refused(ckpt, empty_data_root, tmp_path):
-    assert 'expected 1 (off)' in refused(ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--tta_rotations', '0')
+    assert "argument --tta_rotations: expected an integer >= 1, got '0'" in refused(
+        ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--tta_rotations', '0')
 
 
 def test_layout_zero_only(ckpt, empty_data_root, tmp_path, spsw):

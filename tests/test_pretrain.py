@@ -181,7 +181,7 @@ def assert_no_run(tmp_path):
 def test_resume_missing_file(tmp_path):
     with pytest.raises(SystemExit) as e:
         run(tmp_path, '--resume', str(tmp_path / 'nope' / 'latest.pt'))
-    assert 'does not exist' in str(e.value.code)
+    assert 'does not exist' in str(e.value)
     assert_no_run(tmp_path)
 
 
@@ -200,27 +200,27 @@ def test_resume_foreign_file(tmp_path, content):
         torch.save([torch.zeros(1)], path)
     with pytest.raises(SystemExit) as e:
         run(tmp_path, '--resume', str(path))
-    msg = str(e.value.code)
+    msg = str(e.value)
     assert msg.startswith('error:') and str(path) in msg
     assert_no_run(tmp_path)
 
 
 @pytest.mark.parametrize('argv,needle', [
     (['--foo=1'], 'unknown option --foo'),
-    (['--batch_size=abc'], '--batch_size expects int'),
-    (['--batch_size=2.5'], '--batch_size expects int'),
-    (['--compile=1'], '--compile expects bool'),
-    (['--learning_rate=fast'], '--learning_rate expects float'),
-    (['--mae_weight=nan'], '--mae_weight expects float'),             # literals only: nan is not one
+    (['--batch_size=abc'], "--batch_size=abc: expected int (like 8), got 'abc'"),   # like its value
+    (['--batch_size=2.5'], '--batch_size=2.5: expected int'),
+    (['--compile=1'], '--compile=1: expected bool'),
+    (['--learning_rate=fast'], '--learning_rate=fast: expected float'),
+    (['--mae_weight=nan'], '--mae_weight=nan: expected float'),          # literals only: nan is not one
     (['batch_size=4'], 'cannot parse argument'),
     (['--resume'], '--resume needs a checkpoint path'),
-    (['--input_frame=world'], "--input_frame must be one of ('device', 'gravity', 'invariant', 'hybrid')"),
+    (['--input_frame=world'], "--input_frame='world': expected one of 'device', 'gravity', 'invariant', 'hybrid'"),
     (['--input_frame=invariant'], 'pass --rotation=none'),                # the default so3 would mix its channels
 ])
 def test_bad_options_exit_with_a_message(tmp_path, argv, needle):
     with pytest.raises(SystemExit) as e:
         run(tmp_path, *argv)
-    msg = str(e.value.code)
+    msg = str(e.value)
     assert needle in msg
     if 'unknown' in needle or 'cannot parse' in needle:
         assert '--batch_size' in msg and '--d_model' in msg and '--resume' in msg   # lists valid options
@@ -228,16 +228,18 @@ def test_bad_options_exit_with_a_message(tmp_path, argv, needle):
 
 
 def test_configure_parsing():
+    import settings
     defaults = {'LR': 1e-3, 'N': 4, 'NAMES': ['a', 'b'], 'FLAG': False, 'MODE': 'so3', 'lower': 1}
-    C, resume = train_common.configure(defaults, ['--lr=1', '--n=8', '--names=x,y', '--flag=True',
-                                                  '--mode=gravity', '--resume=ck.pt'])
+    rules = dict.fromkeys(['LR', 'N', 'NAMES', 'FLAG', 'MODE'], settings.anything())
+    C, resume = settings.configure(defaults, rules, argv=['--lr=1', '--n=8', '--names=x,y', '--flag=True',
+                                                         '--mode=gravity', '--resume=ck.pt'])
     assert C.LR == 1.0 and isinstance(C.LR, float)
     assert C.N == 8 and C.NAMES == ['x', 'y'] and C.FLAG is True and C.MODE == 'gravity'
     assert resume == 'ck.pt' and not hasattr(C, 'lower')
-    C, resume = train_common.configure(defaults, ['--resume', 'a.pt', "--names=['z']"])
+    C, resume = settings.configure(defaults, rules, argv=['--resume', 'a.pt', "--names=['z']"])
     assert resume == 'a.pt' and C.NAMES == ['z'] and C.LR == 1e-3
     with pytest.raises(SystemExit):
-        train_common.configure(defaults, ['--lower=2'])               # lower-case locals are not options
+        settings.configure(defaults, rules, argv=['--lower=2'])       # lower-case locals are not options
 
 
 def test_help_lists_options(capsys):
@@ -314,7 +316,7 @@ def test_non_finite_loss_stops_without_corrupting_latest(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrain, 'step_loss', poisoned)
     with pytest.raises(SystemExit) as e:
         run(tmp_path, '--epochs=3', '--steps_per_epoch=4')
-    msg = str(e.value.code)
+    msg = str(e.value)
     assert 'non-finite' in msg and 'latest.pt' in msg
     (run_dir,) = (tmp_path / 'runs').iterdir()
     latest = load(run_dir / 'latest.pt')                              # the epoch-1 checkpoint, intact
@@ -324,11 +326,20 @@ def test_non_finite_loss_stops_without_corrupting_latest(tmp_path, monkeypatch):
     assert not (run_dir / 'checkpoint_epoch_2.pt').exists()
 
 
-def test_infinite_weight_stops_at_once(tmp_path):
-    """A literal that overflows to inf (1e999) is a float the parser accepts; the loop must stop."""
+def test_infinite_weight_is_refused_before_anything_is_written(tmp_path):
+    """A literal that overflows to inf (1e999) is a float; its rule (a finite number >= 0) refuses it."""
     with pytest.raises(SystemExit) as e:
         run(tmp_path, '--epochs=1', '--steps_per_epoch=3', '--mae_weight=1e999')
-    assert 'non-finite loss at step 1' in str(e.value.code)
+    assert e.value.code == 2 and '--mae_weight=inf: expected a number >= 0' in str(e.value)
+    assert_no_run(tmp_path)
+
+
+def test_a_non_finite_loss_stops_at_once(tmp_path, monkeypatch):
+    real = pretrain.pretrain_loss
+    monkeypatch.setattr(pretrain, 'pretrain_loss', lambda *a, **k: (real(*a, **k)[0] * float('inf'), real(*a, **k)[1]))
+    with pytest.raises(SystemExit) as e:
+        run(tmp_path, '--epochs=1', '--steps_per_epoch=3')
+    assert 'non-finite loss at step 1' in str(e.value)
     (run_dir,) = (tmp_path / 'runs').iterdir()
     assert not (run_dir / 'latest.pt').exists()
 
