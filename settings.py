@@ -16,6 +16,7 @@ import math
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -315,10 +316,10 @@ def environment(device, precision):
         except (OSError, subprocess.SubprocessError):
             return ''
     versions = {'python': platform.python_version(), 'torch': str(torch.__version__), 'numpy': numpy.__version__}
-    for name in ('sentence_transformers', 'transformers'):
+    for name in ('sentence-transformers', 'transformers'):          # read from the install, not imported
         try:
-            versions[name.replace('_', '-')] = str(__import__(name).__version__)
-        except ImportError:
-            versions[name.replace('_', '-')] = None
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
     return {'git_commit': git('rev-parse', 'HEAD') or None, 'git_dirty': bool(git('status', '--porcelain')),
             'versions': versions, 'platform': platform.platform(), 'device': str(device), 'precision': precision}
