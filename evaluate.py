@@ -40,7 +40,7 @@ from metrics import bootstrap_by_subject, classification_metrics
 from model_loading import (STAGE1, STAGE2, average_per_segment, build_model, channel_table_for, embed_split,
                            load_label_bank, predict, text_model_of, tta_rotation)
 from settings import Parser, Refused, count, option, option_list, positive, run_script
-from train_common import find_latest, load_checkpoint
+from train_common import PRECISIONS, autocast, choose_precision, find_latest, load_checkpoint
 
 DEFAULT_SHOTS = (1, 5, 10)
 NEAR_DUPLICATE = 0.85       # eval labels whose prototype centres are this close get a warning
@@ -74,6 +74,8 @@ def parse_args(argv=None):
                     "embed each window as recorded and in N-1 fixed rotations of each device (the checkpoint's "
                     "training rotation, 'so3' or 'gravity'), and average; default 1 (off)")
     ap.add_argument('--batch_size', type=option(count(1), int), default=256, help='windows per embedding batch')
+    ap.add_argument('--precision', default='auto', choices=PRECISIONS, help="number format of the model's forward: "
+                    "'auto' (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16")
     ap.add_argument('--seed', type=option(count(0), int), default=0, help='seed for splits, k-shot draws and bootstrap')
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='cpu or cuda',
                     choices=['cpu', 'cuda'] if torch.cuda.is_available() else ['cpu'])
@@ -386,8 +388,11 @@ def main(argv=None):
     table = channel_table_for(data.channel_texts, text_model_of(ckpt), device)
     if args.tta_rotations > 1:
         print(f'test-time rotation averaging: {args.tta_rotations} views per window ({rotation})')
-    emb, y, subj, _ = embed_split(model, data, 'test', table, device, batch_size=args.batch_size, show_progress=True,
-                                  views=args.tta_rotations, rotation=rotation)
+    precision, reason = choose_precision(args.precision, device)
+    print(f'precision: {precision} ({reason})')
+    emb, y, subj, _ = embed_split(model, data, 'test', table, device, autocast(device, precision),
+                                  batch_size=args.batch_size, show_progress=True, views=args.tta_rotations,
+                                  rotation=rotation)
     if is_npz:
         emb, _, first = average_per_segment(emb, data)
         y, subj = y[first], subj[first]
@@ -396,7 +401,7 @@ def main(argv=None):
                'data': {'name': ds.name, 'path': str(ds.path), 'subjects': [ds.subjects[i] for i in every],
                         'layout': args.layout, 'n_windows': int(len(y)), 'window_seconds': ckpt['config']['WINDOW_SECONDS'],
                         'min_window_seconds': args.min_window_s or patch_seconds(ckpt)},
-               'tta_rotations': args.tta_rotations, 'random_init': bool(args.random_init)}
+               'tta_rotations': args.tta_rotations, 'random_init': bool(args.random_init), 'precision': precision}
     suffix = ('' if args.layout is None else f'_layout{args.layout}') + ('_random' if args.random_init else '')
     out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{suffix}'
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ In a notebook, from the repo root:
 Works for Stage 1 checkpoints too (embeddings = mean of the encoder's tokens; the "label bank"
 is then the plain sentence embeddings of the labels, which Stage 1 was never aligned with).
 """
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -87,11 +88,13 @@ def load_label_bank(checkpoint, device='cpu', hyperparams_path=None):
 
 # ----------------------------------------------------------------------------- embedding
 
-def embed_batch(model, batch, channel_table, views=1, rotation='so3'):
-    """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised.
+def embed_batch(model, batch, channel_table, views=1, rotation='so3', ctx=None):
+    """batch dict of device tensors (datasets.loader keys) -> (B, E) L2-normalised, fp32.
     views > 1: test-time rotation averaging, the mean of the embeddings of `views` rotated
     copies of each window (augmentations.rotation_views, `rotation` 'so3' or 'gravity', the
-    rotation the model was trained with), renormalised."""
+    rotation the model was trained with), renormalised. ctx: the precision's autocast, around
+    the model only (the input frame and the rotations stay fp32)."""
+    ctx = ctx or nullcontext()
     length = batch['length']
     x = input_frame(batch['x'], length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     channel_mask, channel_type, channel_text = frame_channels(model.cfg.input_frame, batch['channel_mask'],
@@ -100,11 +103,14 @@ def embed_batch(model, batch, channel_table, views=1, rotation='so3'):
     out = 0
     for xv in xs:
         if isinstance(model, SemanticAlignmentModel):
-            out = out + model(xv, length, channel_mask, channel_type, channel_table[channel_text])
+            with ctx:
+                emb = model(xv, length, channel_mask, channel_type, channel_table[channel_text])
+            out = out + emb.float()
         else:
-            h, valid_p = model.encoder(xv, length, channel_mask, channel_type)
-            valid = token_validity(channel_mask, valid_p).to(h.dtype)[..., None]
-            out = out + F.normalize(((h * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)).float(), dim=-1)
+            with ctx:
+                h, valid_p = model.encoder(xv, length, channel_mask, channel_type)
+            valid = token_validity(channel_mask, valid_p).float()[..., None]
+            out = out + F.normalize((h.float() * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1), dim=-1)
     return out if len(xs) == 1 else F.normalize(out, dim=-1)
 
 
@@ -114,8 +120,6 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
     """Embed every window of a split (or the given window rows) of a HARData; `views`,
     `rotation`: test-time rotation averaging (embed_batch).
     -> emb (N, E) float32 CPU, labels (N,), subjects (N,), datasets (N,) numpy"""
-    from contextlib import nullcontext
-    ctx = ctx or nullcontext()
     idx = np.arange(len(data.windows[split])) if rows is None else np.asarray(rows)
     chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
     if show_progress:
@@ -125,8 +129,7 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
     model.eval()
     for chunk in chunks:
         batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch(split, chunk).items()}
-        with ctx:
-            out.append(embed_batch(model, batch, channel_table, views, rotation).float().cpu())
+        out.append(embed_batch(model, batch, channel_table, views, rotation, ctx).cpu())
     w = data.windows[split][idx]
     emb = torch.cat(out) if out else torch.zeros(0, channel_table.shape[1])
     return emb, w[:, Win.LABEL], w[:, Win.SUBJECT], w[:, Win.DATASET]
@@ -204,14 +207,18 @@ def _raw_data(checkpoint, X, channels, rate_hz):
 
 
 @torch.no_grad()
-def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_size=256, views=1):
+def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_size=256, views=1, precision='auto'):
     """Raw windows X (N, T, C) with channel descriptions (C,) at rate_hz -> embeddings (N, E).
     A window longer than the model's window is cut into consecutive model windows whose
     embeddings are averaged; a shorter one is time-masked. views > 1: test-time rotation
-    averaging with the checkpoint's training rotation (embed_batch)."""
+    averaging with the checkpoint's training rotation (embed_batch). precision: as in training
+    (train_common.choose_precision: 'auto' is fp16 on CUDA, bf16 on a CPU with native bf16,
+    else fp32); the model runs under its autocast, within a cosine of 0.99 of fp32 (tested)."""
+    from train_common import autocast, choose_precision
     data = _raw_data(checkpoint, X, channels, rate_hz)
     table = channel_table_for(data.channel_texts, text_model_of(checkpoint), device)
-    emb, _, _, _ = embed_split(model, data, 'test', table, device, batch_size=batch_size, views=views,
+    ctx = autocast(torch.device(device), choose_precision(precision, torch.device(device))[0])
+    emb, _, _, _ = embed_split(model, data, 'test', table, device, ctx, batch_size=batch_size, views=views,
                                rotation=tta_rotation(checkpoint, views))
     out, segs, _ = average_per_segment(emb, data)          # one raw window = one segment
     short = np.setdiff1d(np.arange(len(X)), segs)
@@ -222,9 +229,10 @@ def embed_windows(model, checkpoint, X, channels, rate_hz, device='cpu', batch_s
 
 
 @torch.no_grad()
-def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_hz, device='cpu', views=1):
+def zero_shot_classify(model, checkpoint, label_bank, X, labels, channels, rate_hz, device='cpu', views=1,
+                       precision='auto'):
     """Raw windows (N, T, C) -> predicted label strings (N,), scores (N, L) against `labels`."""
-    emb = embed_windows(model, checkpoint, X, channels, rate_hz, device, views=views)
+    emb = embed_windows(model, checkpoint, X, channels, rate_hz, device, views=views, precision=precision)
     protos = label_bank.prototypes(labels)
     if emb.shape[1] != protos.shape[-1]:
         raise ValueError(f'{checkpoint["kind"]} checkpoint: its {emb.shape[1]}-wide embeddings cannot be compared '

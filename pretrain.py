@@ -7,6 +7,8 @@
 Outputs go to training_output/imu_pretraining/<timestamp>/: config.yaml, latest.pt, best.pt
 (lowest validation loss), checkpoint_epoch_*.pt and plots/ (PNG curves, metrics.json).
 """
+from contextlib import nullcontext
+
 import torch
 
 import augmentations as A
@@ -17,8 +19,8 @@ from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, pat
 from plots import Panel
 from settings import (SHARED_RULES, at_least, configure, count, interval, one_of, positive, run_script,
                       shared_cross_rules, shared_warnings)
-from train_common import (STAGE1_KIND, check_processes, fit, load_checkpoint, make_optimizer, open_training_data,
-                          resume_config, setup_device, step_generator)
+from train_common import (PRECISIONS, STAGE1_KIND, check_processes, fit, load_checkpoint, make_optimizer,
+                          open_training_data, resume_config, resume_precision, setup_device, step_generator)
 
 KIND = STAGE1_KIND
 PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation loss is its training loss on held-out subjects
@@ -45,16 +47,18 @@ def make_views(batch, g, cfg):
     return x, x1, x2
 
 
-def step_loss(model, batch, g, cfg, d=LOCAL):
-    """One Stage 1 forward: views and structured mask of the global batch, then this rank's
-    slice through the model (all of it in a single process). -> total, parts dict"""
+def step_loss(model, batch, g, cfg, d=LOCAL, ctx=nullcontext()):
+    """One Stage 1 forward: views and structured mask of the global batch (fp32), then this
+    rank's slice through the model (all of it in a single process) under the precision's
+    autocast `ctx`, and the losses in fp32. -> total, parts dict"""
     x, x1, x2 = make_views(batch, g, cfg)                                   # (B, T, C'): C' = 2C in the hybrid frame
     channel_mask, channel_type, _ = A.frame_channels(cfg.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
     P = x1.shape[1] // cfg.PATCH_SIZE
     valid = token_validity(channel_mask, patch_valid(batch['length'], P, cfg.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, cfg.MASK_RATIO, cfg.SPAN_MASK_RATIO, cfg.CHANNEL_DROP_RATIO)
     s = d.shard(len(x1))
-    pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], channel_mask[s], channel_type[s], mask[s])
+    with ctx:
+        pred, z1, z2, _ = model(x1[s], x2[s], batch['length'][s], channel_mask[s], channel_type[s], mask[s])
     target = patchify(x[s], cfg.PATCH_SIZE)
     return pretrain_loss(pred, target, z1, z2, mask[s], valid[s], cfg.MAE_WEIGHT, cfg.CONTRASTIVE_WEIGHT,
                          cfg.TEMPERATURE, d, cfg.NORM_EPS)
@@ -118,6 +122,8 @@ def settings():
     LOG_INTERVAL = 20                         # steps between progress updates (the only host syncs)
     SAVE_EVERY = 10                           # epochs between checkpoint_epoch_*.pt
     COMPILE = False                           # torch.compile the model (CUDA)
+    PRECISION = 'auto'                        # 'auto': AMP FP16 on CUDA, bf16 on a CPU with native bf16, else fp32;
+                                              # or 'fp32', 'bf16', 'fp16' (train_common.choose_precision)
 
     return dict(locals())
 
@@ -130,7 +136,7 @@ RULES = {**SHARED_RULES,                      # what each setting may be (settin
          'CHANNEL_DROP_RATIO': interval(0, 1, (False, False)), 'NORM_EPS': positive(),
          'MAE_WEIGHT': at_least(0.0), 'CONTRASTIVE_WEIGHT': at_least(0.0), 'TEMPERATURE': positive(),
          'INPUT_FRAME': one_of(*A.INPUT_FRAMES), 'SHIFT_FRAC': interval(0, 1, (True, False)),
-         'WARP_SIGMA': at_least(0.0), 'MAG_WARP_SIGMA': at_least(0.0)}
+         'WARP_SIGMA': at_least(0.0), 'MAG_WARP_SIGMA': at_least(0.0), 'PRECISION': one_of(*PRECISIONS)}
 
 
 def cross_rules(cfg):
@@ -161,7 +167,10 @@ def main(argv=None):
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
         resume_config(cfg, defaults, ckpt['config'], log)
-    device, ctx, scaler = setup_device(cfg.SEED, d)
+    device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
+    if ckpt:
+        resume_precision(ckpt, precision, log)
+    cfg.PRECISION = precision                 # config.yaml records the precision used
 
     data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, alpha=cfg.SAMPLING_ALPHA)
@@ -175,11 +184,11 @@ def main(argv=None):
     opt = make_optimizer(model, cfg.LEARNING_RATE, cfg.WEIGHT_DECAY)
 
     with process_group(d):
-        return fit(cfg, KIND, model, opt, scaler, ctx, device, data,
-                   step_loss=lambda m, batch, g: step_loss(m, batch, g, cfg, d),
+        return fit(cfg, KIND, model, opt, scaler, device, data,
+                   step_loss=lambda m, batch, g: step_loss(m, batch, g, cfg, d, ctx),
                    validate=lambda m: validate(m, data, device, ctx, cfg),
                    ckpt=ckpt, resume=resume, panels=PANELS, checkpoint_extra={'encoder_config': config_dict(enc_cfg)},
-                   d=d)
+                   d=d, precision=(precision, reason))
 
 
 @torch.no_grad()
@@ -194,9 +203,8 @@ def validate(model, data, device, ctx, cfg):
     for i, idx in enumerate(plan):
         batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch('val', idx).items()}
         g = step_generator(device, cfg.SEED, i, stream=1)
-        with ctx:
-            loss, parts = step_loss(model, batch, g, cfg)
-            tot += torch.stack([loss.float(), parts['mae'].float(), parts['contrastive'].float()])
+        loss, parts = step_loss(model, batch, g, cfg, ctx=ctx)
+        tot += torch.stack([loss.float(), parts['mae'].float(), parts['contrastive'].float()])
         ds_sum.index_add_(0, batch['dataset'][:1], loss.float()[None])
         ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))
     tot = (tot / len(plan)).tolist()

@@ -7,6 +7,7 @@
 Outputs go to training_output/semantic_alignment/<timestamp>/ (same layout as Stage 1, plus
 plots/zero_shot.png). best.pt has the best zero-shot macro-F1 on held-out subjects.
 """
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from semantic_loss import semantic_infonce
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
 from settings import (SHARED_RULES, Refused, anything, at_least, configure, count, interval, non_empty, one_of,
                       positive, run_script, shared_cross_rules, shared_warnings)
-from train_common import (STAGE1_KIND, STAGE2_KIND, check_processes, find_latest, fit, load_checkpoint,
-                          make_optimizer, open_training_data, resume_config, setup_device)
+from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, check_processes, find_latest, fit, load_checkpoint,
+                          make_optimizer, open_training_data, resume_config, resume_precision, setup_device)
 
 KIND = STAGE2_KIND
 PANELS = [       # plots/ after every epoch (plots.py): the training loss and the zero-shot validation apart
@@ -162,10 +163,11 @@ def label_texts_for_step(texts, g):
     return texts.variant_tok[pick], texts.variant_mask[pick], texts.variant_sent[pick]
 
 
-def step_loss(model, fwd, batch, g, cfg, texts, d=LOCAL):
-    """One Stage 2 forward: augment the global batch, run this rank's slice (all of it in one
-    process) through `fwd` (the model, or its DDP / compiled wrapper), score it against the label
-    bank and the memory bank, then enqueue the batch's embeddings. texts: Texts. -> loss, parts"""
+def step_loss(model, fwd, batch, g, cfg, texts, d=LOCAL, ctx=nullcontext()):
+    """One Stage 2 forward: augment the global batch (fp32), run this rank's slice (all of it in
+    one process) through `fwd` (the model, or its DDP / compiled wrapper) under the precision's
+    autocast `ctx`, score it in fp32 against the label bank (fp32) and the memory bank, then
+    enqueue the batch's embeddings. texts: Texts. -> loss, parts"""
     x, labels = batch['x'], batch['label']
     if cfg.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
         x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, texts.reverse_partner, g,
@@ -178,7 +180,9 @@ def step_loss(model, fwd, batch, g, cfg, texts, d=LOCAL):
     channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, batch['channel_mask'],
                                                                 batch['channel_type'], batch['channel_text'])
     s = d.shard(len(x))
-    imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], texts.channel_table[channel_text[s]])   # (b, E)
+    with ctx:
+        imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], texts.channel_table[channel_text[s]])  # (b, E)
+    imu = imu.float()
     protos = model.label_bank(*label_texts_for_step(texts, g))                      # (L, K, E)
     bank_feats, bank_labels = model.memory_bank.entries()
     loss, parts = semantic_infonce(imu, protos, labels[s], model.scale(), texts.label_sim,
@@ -292,6 +296,8 @@ def settings():
     LOG_INTERVAL = 20
     SAVE_EVERY = 10
     COMPILE = False
+    PRECISION = 'auto'                        # 'auto': AMP FP16 on CUDA, bf16 on a CPU with native bf16, else fp32;
+                                              # or 'fp32', 'bf16', 'fp16' (train_common.choose_precision)
 
     return dict(locals())
 
@@ -304,7 +310,8 @@ RULES = {**SHARED_RULES,                      # what each setting may be (settin
          'SOFT_TARGET_SMOOTHING': interval(0, 1, (True, False)), 'SIM_TEMPERATURE': positive(),
          'FREEZE_ENCODER': anything(), 'ENCODER_LR_SCALE': at_least(0.0),
          'WINDOW_SECONDS': at_least(0.0), 'SAMPLING_RATE_HZ': at_least(0.0), 'CLASS_ALPHA': at_least(0.0),
-         'CROP_PROB': interval(0, 1), 'CROP_MIN_SECONDS': positive(), 'TIME_REVERSAL_PROB': interval(0, 1)}
+         'CROP_PROB': interval(0, 1), 'CROP_MIN_SECONDS': positive(), 'TIME_REVERSAL_PROB': interval(0, 1),
+         'PRECISION': one_of(*PRECISIONS)}
 
 
 def warnings(cfg):
@@ -327,7 +334,10 @@ def main(argv=None):
     ckpt = load_checkpoint(resume, [KIND]) if resume else None
     if ckpt:
         resume_config(cfg, defaults, ckpt['config'], log)
-    device, ctx, scaler = setup_device(cfg.SEED, d)
+    device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
+    if ckpt:
+        resume_precision(ckpt, precision, log)
+    cfg.PRECISION = precision                 # config.yaml records the precision used
 
     enc_cfg, stage1 = stage1_settings(cfg, ckpt, log)
     data, holdout = open_data(cfg, log)
@@ -341,12 +351,12 @@ def main(argv=None):
     model, opt = build_model(cfg, enc_cfg, text.dim, stage1, ckpt is not None, device, log)
 
     with process_group(d):
-        return fit(cfg, KIND, model, opt, scaler, ctx, device, data,
-                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, cfg, texts, d),
+        return fit(cfg, KIND, model, opt, scaler, device, data,
+                   lambda fwd, batch, g: step_loss(model, fwd, batch, g, cfg, texts, d, ctx),
                    lambda m: validate(m, data, texts, holdout, holdout_texts, device, ctx, cfg), ckpt=ckpt,
                    resume=resume, best_metric='val_macro_f1', maximize=True, panels=PANELS,
                    checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': stage1, 'text_dim': text.dim,
-                                     'label_names': data.label_names}, d=d)
+                                     'label_names': data.label_names}, d=d, precision=(precision, reason))
 
 
 if __name__ == '__main__':

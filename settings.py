@@ -303,9 +303,9 @@ def describe(cfg, rules):
 
 # ------------------------------------------------------------------------ what a run records
 
-def environment(device, precision):
+def environment(device, precision, reason=''):
     """What a run ran on: the repo's commit (and whether the tree had changes), Python and the
-    packages the results depend on, the device and the number format."""
+    packages the results depend on, the device and the number format (and why)."""
     import numpy
     import torch
     repo = Path(__file__).resolve().parent
@@ -322,4 +322,5 @@ def environment(device, precision):
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {'git_commit': git('rev-parse', 'HEAD') or None, 'git_dirty': bool(git('status', '--porcelain')),
-            'versions': versions, 'platform': platform.platform(), 'device': str(device), 'precision': precision}
+            'versions': versions, 'platform': platform.platform(), 'device': str(device), 'precision': precision,
+            'precision_reason': reason}

@@ -21,18 +21,28 @@ STAGE2_KIND = 'semantic_alignment'
 
 # ------------------------------------------------------------------------ configuration
 
-RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS')
+RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS', 'PRECISION')
 
 
 def resume_config(cfg, defaults, ckpt_config, log=print):
     """On --resume the run's own settings win (so the run continues as it started), except how
-    far to go now and how many loader workers. Overrides that are dropped are named, not silently lost."""
+    far to go now, how many loader workers and the precision (resume_precision says if it changes).
+    Overrides that are dropped are named, not silently lost."""
     ignored = [k for k, v in vars(cfg).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
                and v != defaults.get(k) and v != ckpt_config[k]]
     if ignored:
         log('note: on --resume the checkpoint\'s settings are kept; ignored: '
             + ', '.join(f'--{k.lower()}={getattr(cfg, k)!r}' for k in ignored))
     cfg.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
+
+
+def resume_precision(ckpt, precision, log=print):
+    """On --resume: say so in one line when the run continues in another precision than it was
+    trained in (it then no longer matches an uninterrupted run bit for bit)."""
+    before = ckpt['config'].get('PRECISION')
+    if before not in (None, precision):
+        log(f'note: this run was trained in {before} and continues in {precision}: it will not match an '
+            f'uninterrupted run bit for bit')
 
 
 def check_processes(cfg, d):
@@ -65,16 +75,58 @@ def as_dict(cfg):
 
 # ------------------------------------------------------------------------ device
 
-def setup_device(seed, d=None):
-    """Device, autocast context and GradScaler: AMP FP16 on CUDA, plain fp32 on CPU.
-    Under torchrun each rank takes the GPU of its local rank."""
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')       # the PRECISION setting (settings.one_of)
+DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def cpu_has_bf16():
+    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX), from /proc/cpuinfo (Linux)."""
+    try:
+        flags = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+
+def choose_precision(requested, device):
+    """The number format a run computes in, and why, for PRECISION `requested` on `device`:
+    'auto' is AMP FP16 with a GradScaler on CUDA, bf16 autocast on a CPU with native bf16, fp32
+    elsewhere. bf16 on a GPU without it, or fp16 on a CPU, is refused. -> (precision, reason)"""
+    cuda = device.type == 'cuda'
+    if requested == 'auto':
+        if cuda:
+            return 'fp16', 'auto: CUDA, AMP FP16 with a GradScaler'
+        if cpu_has_bf16():
+            return 'bf16', 'auto: this CPU has native bf16 (avx512_bf16 / amx_bf16), bf16 autocast'
+        return 'fp32', 'auto: this CPU has no native bf16'
+    if requested == 'fp16' and not cuda:
+        raise Refused('--precision=fp16 needs a CUDA GPU (a GradScaler on CPU is not supported); use bf16 or fp32')
+    if requested == 'bf16' and cuda and not torch.cuda.is_bf16_supported():
+        raise Refused('--precision=bf16: this GPU has no bf16; use fp16 or fp32')
+    note = ' (this CPU has no native bf16: slow)' if requested == 'bf16' and not cuda and not cpu_has_bf16() else ''
+    return requested, f'--precision={requested} as set{note}'
+
+
+def autocast(device, precision):
+    """The autocast context of a precision (fp32: none). Only the model's forward runs in it;
+    augmentations, masks, losses' reductions, the memory bank and the label bank stay fp32."""
+    if precision == 'fp32':
+        return nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
+
+
+def setup_device(seed, d=None, precision='auto', log=print):
+    """Device, the precision used (choose_precision; said in one line), its autocast context and
+    the GradScaler (enabled for fp16 only). Under torchrun each rank takes the GPU of its local
+    rank. -> device, precision, reason, ctx, scaler"""
     cuda = torch.cuda.is_available()
     device = torch.device(f'cuda:{d.local_rank}' if cuda and d is not None and d.on else 'cuda' if cuda else 'cpu')
+    precision, reason = choose_precision(precision, device)
+    log(f'precision: {precision} ({reason})')
     torch.manual_seed(seed)
     random.seed(seed)
-    ctx = torch.autocast('cuda', dtype=torch.float16) if cuda else nullcontext()
-    scaler = torch.amp.GradScaler('cuda', enabled=cuda)
-    return device, ctx, scaler
+    scaler = torch.amp.GradScaler('cuda', enabled=precision == 'fp16')
+    return device, precision, reason, autocast(device, precision), scaler
 
 
 def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95), scaled=None, lr_scale=1.0):
@@ -209,11 +261,13 @@ class History:
         plots.draw(panels, self.epochs, self.steps, folder)
 
 
-def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, ckpt=None, resume=None,
-        best_metric='val_loss', maximize=False, panels=(), checkpoint_extra=None, d=LOCAL):
+def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=None, resume=None,
+        best_metric='val_loss', maximize=False, panels=(), checkpoint_extra=None, d=LOCAL, precision=('fp32', '')):
     """The training loop both stages share.
 
-    step_loss(model, batch, g) -> (loss, parts): parts are scalar tensors logged as train_<name>.
+    step_loss(model, batch, g) -> (loss, parts): parts are scalar tensors logged as train_<name>;
+    it runs the model's forward under the precision's autocast (see `autocast`).
+    precision: (the precision used, why), recorded in environment.yaml and the checkpoint.
     validate(model) -> dict of floats (val_loss, val_<name>, val_ds_<dataset>, ...).
     panels: the plots.Panel list drawn after every epoch.
     Resumes exactly from `ckpt`: the epoch plan, the LR and the per-step generators are pure
@@ -232,7 +286,8 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
     if ckpt:
         model.load_state_dict(ckpt['model'])
         opt.load_state_dict(ckpt['optimizer'])
-        scaler.load_state_dict(ckpt['scaler'])
+        if scaler.is_enabled() and ckpt['scaler']:               # an fp16 run's scaler (fp32 / bf16: none)
+            scaler.load_state_dict(ckpt['scaler'])
         epoch, step_in_epoch, best = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
         set_rng_state(ckpt['rng'])
         log(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
@@ -240,9 +295,8 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
     if d.on:
         from torch.nn.parallel import DistributedDataParallel as DDP
         fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
-    precision = 'fp16 autocast + GradScaler' if scaler.is_enabled() else 'fp32'
-    run_dir = (make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None, environment(device, precision))
-               if d.main else None)
+    run_dir = (make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None,
+                            environment(device, *precision)) if d.main else None)
     run_dir = Path(broadcast_object(str(run_dir), d))
     history = History(run_dir, ckpt['history'] if ckpt else None)
     log(f'run folder: {run_dir}  device: {device}  processes: {d.world}  '
@@ -259,6 +313,7 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
                 'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
                                'ds_n': ds_n.tolist()},
                 'history': history.state(), 'run_dir': str(run_dir),
+                'precision': {'used': precision[0], 'reason': precision[1]},
                 'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
                          'channel_texts': data.channel_texts, 'label_names': data.label_names},
                 **(checkpoint_extra or {})}, run_dir / name)
@@ -282,8 +337,7 @@ def fit(cfg, kind, model, opt, scaler, ctx, device, data, step_loss, validate, c
                 group['lr'] = lr * group.get('lr_scale', 1.0)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             g = step_generator(device, cfg.SEED, global_step)
-            with ctx:
-                loss, parts = step_loss(fwd, batch, g)
+            loss, parts = step_loss(fwd, batch, g)
             optimizer_step(model, opt, scaler, loss, cfg.GRAD_CLIP)
 
             l = loss.detach().float()
