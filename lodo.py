@@ -100,6 +100,7 @@ def stage2(args, held, seed, folder, stage1_path, random_encoder):
         run = semantic_alignment_train.main([
             *shlex.split(args.stage2), f'--datasets={",".join(args.datasets)}', holdout(args, held),
             f'--stage1_checkpoint={stage1_path}', f'--random_encoder={random_encoder}', f'--seed={seed}',
+            '--score_holdout=False',                # the fold's own evaluation scores it once, at the end
             f'--data_root={args.data_root}', f'--out_root={folder / f"{name}_runs"}'])
         (folder / name).mkdir(parents=True, exist_ok=True)
         (Path(run) / 'best.pt').rename(path)

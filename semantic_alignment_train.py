@@ -96,11 +96,12 @@ def stage1_settings(cfg, ckpt, log=print):
 
 def open_data(cfg, log=print):
     """Labelled windows of the training datasets, and of the held-out datasets that are prepared
-    (every subject in 'test', for zero-shot at validation; None if there are none)."""
+    (every subject in 'test', for zero-shot at validation; None if there are none or
+    SCORE_HOLDOUT is off)."""
     data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, labelled_only=True, alpha=cfg.SAMPLING_ALPHA,
                    class_alpha=cfg.CLASS_ALPHA)
-    held = [n for n in cfg.HOLDOUT_DATASETS if (Path(cfg.DATA_ROOT) / n / 'meta.json').exists()]
+    held = [n for n in cfg.HOLDOUT_DATASETS if (Path(cfg.DATA_ROOT) / n / 'meta.json').exists() and cfg.SCORE_HOLDOUT]
     if not held:
         return data, None
     held = open_datasets(held, cfg.DATA_ROOT, log=log)
@@ -248,7 +249,9 @@ def settings():
     DATA_ROOT = 'data/prepared'
     DATASETS = ['uci_har', 'hhar', 'mhealth', 'pamap2', 'wisdm', 'unimib_shar',
                 'dsads', 'hapt', 'ku_har', 'recgym']
-    HOLDOUT_DATASETS = []                     # seen by neither stage; scored zero-shot at validation
+    HOLDOUT_DATASETS = []                     # seen by neither stage
+    SCORE_HOLDOUT = True                      # score HOLDOUT_DATASETS zero-shot at every validation (a curve only:
+                                              # best.pt is chosen on held-out subjects of the training datasets)
     STAGE1_CHECKPOINT = ''                    # '' = newest training_output/imu_pretraining/*/best.pt
     RANDOM_ENCODER = False                    # ablation: Stage 1's architecture and windows, random weights
     TEXT_MODEL = DEFAULT_TEXT_MODEL           # sentence-transformers model (packaged, or a local folder)
@@ -304,6 +307,7 @@ def settings():
 
 RULES = {**SHARED_RULES,                      # what each setting may be (settings.py); --help lists them
          'STAGE1_CHECKPOINT': anything(), 'RANDOM_ENCODER': anything(), 'TEXT_MODEL': non_empty(),
+         'SCORE_HOLDOUT': anything(),
          'NUM_PROTOTYPES': count(1), 'LABEL_BANK': one_of(*LABEL_BANKS), 'LABEL_TEXTS': one_of('name', 'name+description'),
          'PROTOTYPE_COMBINE': one_of('logsumexp', 'max', 'mean'), 'PROTO_TEMPERATURE': positive(),
          'MEMORY_BANK_SIZE': count(0), 'TEMPERATURE': positive(), 'LEARN_TEMPERATURE': anything(),
