@@ -6,6 +6,8 @@ samples per window: samples past it stay zero.
 
 Weak: jitter, scale, time_shift (shared by both views). Strong: time_warp, magnitude_warp.
 Length: random_crop (a random shorter part of the window, so that window length tells nothing).
+Recording: accelerometer_only, remove_gravity, band_limit (and recording_conditions drawing them),
+the ways other devices record the same movement (and the conditions evaluate.py scores under).
 Time: time_reverse (the motion played backwards, for classes whose reverse is another class:
 stand to sit <-> sit to stand; reversal_partners finds the pairs from the label names).
 Geometric: rotation of each device's sensor triads (accelerometer, gyroscope and magnetometer
@@ -63,6 +65,68 @@ def random_crop(x, length, g, min_len, p=0.5):
     src = (start[:, None] + t).clamp(max=T - 1)                         # (B, T)
     out = torch.gather(x, 1, src[:, :, None].expand(B, T, C))
     return out * (t < new[:, None])[:, :, None].to(x.dtype), new
+
+
+# ------------------------------------------------------------------------- how else it could be recorded
+
+def accelerometer_only(x, channel_mask, channel_type, flag):
+    """The flagged windows as an accelerometer-only device would record them: every other sensor
+    (gyroscope, magnetometer) removed as if never recorded, i.e. zeroed, masked out and typed as
+    padding. A window without an accelerometer keeps what it has.
+    x (B, T, C), channel_mask (B, C), channel_type (B, C), flag (B,) bool -> x, channel_mask, channel_type"""
+    has_acc = ((channel_type == ACC_TYPE) & channel_mask).any(1)                        # (B,)
+    gone = (flag & has_acc)[:, None] & channel_mask & (channel_type != ACC_TYPE)         # (B, C)
+    return (x * ~gone[:, None, :], channel_mask & ~gone,
+            torch.where(gone, torch.full_like(channel_type, PAD_TYPE), channel_type))
+
+
+def remove_gravity(x, length, channel_type, flag, rate_hz, cutoff_hz=0.3):
+    """The flagged windows' accelerometers with gravity removed, as phones' "linear acceleration"
+    and some loggers deliver them: a low-pass estimate, the centred mean over 1 / cutoff_hz
+    seconds of the real samples, is subtracted (a still device then reads about 0; the part of
+    a turn's gravity change faster than the cutoff stays, as it does in a fusion estimate).
+    x (B, T, C) model units, length (B,), channel_type (B, C), flag (B,) bool -> (B, T, C)"""
+    valid = _time_valid(x, length)                                                     # (B, T, 1)
+    low = _centred_mean(x, valid[..., 0], max(int(round(rate_hz / cutoff_hz / 2)), 1))   # (B, T, C)
+    acc = flag[:, None, None] & (channel_type == ACC_TYPE)[:, None, :]                # (B, 1, C)
+    return torch.where(acc, (x - low) * valid, x)
+
+
+def band_limit(x, length, rate_hz, new_rate_hz):
+    """What a recording made at a lower rate looks like once resampled to rate_hz (as the
+    converters do, anti-aliased): nothing above new_rate_hz / 2. Brick-wall low-pass of each
+    window's real part (the samples past `length` held at the last real value, so that the end of
+    the window does not ring), then zero past `length` again. new_rate_hz >= rate_hz: unchanged.
+    x (B, T, C), length (B,), new_rate_hz (B,) float -> (B, T, C)"""
+    B, T, C = x.shape
+    t = torch.arange(T, device=x.device)[None, :]
+    held = torch.gather(x, 1, torch.minimum(t, (length[:, None] - 1).clamp(min=0))[..., None].expand(B, T, C))
+    spectrum = torch.fft.rfft(held.float(), dim=1)                                      # (B, F, C)
+    freqs = torch.fft.rfftfreq(T, d=1.0 / rate_hz).to(x.device)                         # (F,)
+    keep = freqs[None, :] <= new_rate_hz.to(x.device, torch.float32)[:, None] / 2        # (B, F)
+    y = torch.fft.irfft(spectrum * keep[..., None], n=T, dim=1).to(x.dtype)
+    return y * _time_valid(x, length)
+
+
+def recording_conditions(x, length, channel_mask, channel_type, g, rate_hz, acc_only_p=0.0, gravity_p=0.0,
+                         low_rate_p=0.0, min_rate_hz=10.0):
+    """Training for data recorded every which way: with probability acc_only_p a window keeps
+    only its accelerometers, with gravity_p its accelerometers lose gravity, with low_rate_p it is
+    band-limited to a rate drawn uniformly in [min_rate_hz, rate_hz). A probability of 0 draws
+    nothing from `g`. -> x (B, T, C), channel_mask (B, C), channel_type (B, C), gravity removed (B,)"""
+    B = x.shape[0]
+    no_gravity = torch.zeros(B, dtype=torch.bool, device=x.device)
+    if acc_only_p > 0:
+        flag = torch.rand(B, generator=g, device=x.device) < acc_only_p
+        x, channel_mask, channel_type = accelerometer_only(x, channel_mask, channel_type, flag)
+    if gravity_p > 0:
+        no_gravity = torch.rand(B, generator=g, device=x.device) < gravity_p
+        x = remove_gravity(x, length, channel_type, no_gravity, rate_hz)
+    if low_rate_p > 0:
+        u, v = torch.rand((2, B), generator=g, device=x.device)
+        new_rate = torch.where(u < low_rate_p, min_rate_hz + v * (rate_hz - min_rate_hz), torch.full_like(v, rate_hz))
+        x = band_limit(x, length, rate_hz, new_rate)
+    return x, channel_mask, channel_type, no_gravity
 
 
 def _smooth_curve(shape_bk, T, g, device, sigma):

@@ -229,7 +229,7 @@ def text_tensors(device, n_channel_texts):
     mask = torch.arange(TEXT_TOKENS)[None, :] < n_tok[:, None]
     sent = norm(torch.randn(TEXT_LABELS, TEXT_DIM, generator=g), dim=-1)
     table = norm(torch.randn(n_channel_texts, TEXT_DIM, generator=g), dim=-1)
-    t = [tok, mask, sent, sent @ sent.T, table, torch.full((TEXT_LABELS,), -1)]
+    t = [tok, mask, sent, sent @ sent.T, table, torch.full((TEXT_LABELS,), -1), torch.arange(n_channel_texts)]
     return semantic_alignment_train.Texts(*(v.to(device) for v in t))
 
 

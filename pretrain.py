@@ -35,24 +35,28 @@ PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation los
 
 
 def make_views(batch, g, cfg):
-    """Shared time shift and rotation give the clean window x (the reconstruction target); a weak
+    """How else the window could have been recorded (augmentations.recording_conditions), then a
+    shared time shift and rotation give the clean window x (the reconstruction target); a weak
     view of it is masked and encoded, a weak+strong view is contrasted with it.
-    batch tensors on device -> x, x1, x2: (B, T, C)"""
+    batch tensors on device -> x, x1, x2: (B, T, C'); channel_mask, channel_type (B, C) kept"""
     x, length = batch['x'], batch['length']
+    x, channel_mask, channel_type, _ = A.recording_conditions(
+        x, length, batch['channel_mask'], batch['channel_type'], g, cfg.SAMPLING_RATE_HZ, cfg.ACC_ONLY_PROB,
+        cfg.GRAVITY_REMOVAL_PROB, cfg.LOW_RATE_PROB, cfg.LOW_RATE_MIN_HZ)
     x = A.time_shift(x, length, g, cfg.SHIFT_FRAC)
     x = A.input_frame(x, length, batch['triads'], cfg.INPUT_FRAME, cfg.SAMPLING_RATE_HZ)
     x = A.rotate(x, length, batch['triads'], g, cfg.ROTATION)
     x1 = A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA)
     x2 = A.strong(A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA), length, g, cfg.WARP_SIGMA, cfg.MAG_WARP_SIGMA)
-    return x, x1, x2
+    return x, x1, x2, channel_mask, channel_type
 
 
 def step_loss(model, batch, g, cfg, d=LOCAL, ctx=nullcontext()):
     """One Stage 1 forward: views and structured mask of the global batch (fp32), then this
     rank's slice through the model (all of it in a single process) under the precision's
     autocast `ctx`, and the losses in fp32. -> total, parts dict"""
-    x, x1, x2 = make_views(batch, g, cfg)                                   # (B, T, C'): C' = 2C in the hybrid frame
-    channel_mask, channel_type, _ = A.frame_channels(cfg.INPUT_FRAME, batch['channel_mask'], batch['channel_type'])
+    x, x1, x2, channel_mask, channel_type = make_views(batch, g, cfg)      # (B, T, C'): C' = 2C in the hybrid frame
+    channel_mask, channel_type, _ = A.frame_channels(cfg.INPUT_FRAME, channel_mask, channel_type)
     P = x1.shape[1] // cfg.PATCH_SIZE
     valid = token_validity(channel_mask, patch_valid(batch['length'], P, cfg.PATCH_SIZE))
     mask, _ = structured_mask(valid, g, cfg.MASK_RATIO, cfg.SPAN_MASK_RATIO, cfg.CHANNEL_DROP_RATIO)
@@ -107,6 +111,10 @@ def settings():
     SCALE_SIGMA = 0.1
     WARP_SIGMA = 0.2
     MAG_WARP_SIGMA = 0.2
+    ACC_ONLY_PROB = 0.0                       # share of windows that keep only their accelerometers
+    GRAVITY_REMOVAL_PROB = 0.0                # share of windows whose accelerometers lose gravity (0.3 Hz high-pass)
+    LOW_RATE_PROB = 0.0                       # share of windows band-limited to a random rate in [LOW_RATE_MIN_HZ,
+    LOW_RATE_MIN_HZ = 10.0                    # SAMPLING_RATE_HZ): what a lower-rate device records
     # optimisation
     BATCH_SIZE = 20
     LEARNING_RATE = 1e-4

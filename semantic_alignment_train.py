@@ -122,6 +122,7 @@ class Texts:
     label_sim: torch.Tensor              # (L, L) cosines between the label names (soft targets)
     channel_table: torch.Tensor          # (n_texts, E) sentence embeddings of the channel descriptions
     reverse_partner: torch.Tensor        # (L,) each label's time-reversed partner (-1: none)
+    gravity_removed_text: torch.Tensor   # (n_texts,) each channel text's id once gravity is removed
     variant_tok: torch.Tensor = None     # (V, N', E)  text augmentation only: every class's texts
     variant_mask: torch.Tensor = None    # (V, N')
     variant_sent: torch.Tensor = None    # (V, E)
@@ -140,7 +141,8 @@ def embed_texts(text, data, device, variants=False):
     tok, mask = text.tokens(data.label_names)
     sent = text.sentences(data.label_names).to(device)
     out = Texts(tok.to(device), mask.to(device), sent, sent @ sent.T, text.sentences(data.channel_texts).to(device),
-                torch.tensor(A.reversal_partners(data.label_names), device=device))
+                torch.tensor(A.reversal_partners(data.label_names), device=device),
+                torch.from_numpy(data.gravity_removed_text).to(device))
     if variants:
         flat = label_variants(data)
         count = torch.tensor([len(v) for v in flat], device=device)
@@ -173,13 +175,18 @@ def step_loss(model, fwd, batch, g, cfg, texts, d=LOCAL, ctx=nullcontext()):
     if cfg.TIME_REVERSAL_PROB > 0:                   # a transition played backwards is its reverse transition
         x, labels = A.reverse_partnered(x, batch['length'], batch['channel_type'], labels, texts.reverse_partner, g,
                                         cfg.TIME_REVERSAL_PROB)
+    x, channel_mask, channel_type, no_gravity = A.recording_conditions(
+        x, batch['length'], batch['channel_mask'], batch['channel_type'], g, cfg.SAMPLING_RATE_HZ, cfg.ACC_ONLY_PROB,
+        cfg.GRAVITY_REMOVAL_PROB, cfg.LOW_RATE_PROB, cfg.LOW_RATE_MIN_HZ)
+    channel_text = torch.where(no_gravity[:, None], texts.gravity_removed_text[batch['channel_text']],
+                               batch['channel_text'])                               # (B, C)
     x, length = A.random_crop(x, batch['length'], g, round(cfg.CROP_MIN_SECONDS * cfg.SAMPLING_RATE_HZ),
                               cfg.CROP_PROB)
     x = A.input_frame(x, length, batch['triads'], model.cfg.input_frame, model.cfg.sampling_rate_hz)
     x = A.rotate(x, length, batch['triads'], g, cfg.ROTATION)
     x = A.weak(x, length, g, cfg.JITTER_SIGMA, cfg.SCALE_SIGMA)                          # (B, T, C'): 2C if hybrid
-    channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, batch['channel_mask'],
-                                                                batch['channel_type'], batch['channel_text'])
+    channel_mask, channel_type, channel_text = A.frame_channels(model.cfg.input_frame, channel_mask, channel_type,
+                                                                channel_text)
     s = d.shard(len(x))
     with ctx:
         imu = fwd(x[s], length[s], channel_mask[s], channel_type[s], texts.channel_table[channel_text[s]])  # (b, E)
@@ -282,6 +289,11 @@ def settings():
     CROP_MIN_SECONDS = 0.8                    # shortest such crop
     JITTER_SIGMA = 0.05
     SCALE_SIGMA = 0.1
+    ACC_ONLY_PROB = 0.0                       # share of windows that keep only their accelerometers
+    GRAVITY_REMOVAL_PROB = 0.0                # share of windows whose accelerometers lose gravity (their channel text
+                                              # says so)
+    LOW_RATE_PROB = 0.0                       # share of windows band-limited to a random rate in [LOW_RATE_MIN_HZ,
+    LOW_RATE_MIN_HZ = 10.0                    # the encoder's rate): what a lower-rate device records
     TIME_REVERSAL_PROB = 0.0                  # a window of a class with a time-reversed partner (stand to sit <->
                                               # sit to stand) is played backwards and relabelled with this probability
     # optimisation

@@ -112,6 +112,8 @@ SHARED_RULES = {
     'SAMPLING_ALPHA': at_least(0.0), 'NUM_WORKERS': count(0),
     'ROTATION': one_of('so3', 'gravity', 'none'),
     'JITTER_SIGMA': at_least(0.0), 'SCALE_SIGMA': at_least(0.0),
+    'ACC_ONLY_PROB': interval(0, 1), 'GRAVITY_REMOVAL_PROB': interval(0, 1), 'LOW_RATE_PROB': interval(0, 1),
+    'LOW_RATE_MIN_HZ': positive(),
     'BATCH_SIZE': count(1), 'LEARNING_RATE': at_least(0.0), 'MIN_LR': at_least(0.0),
     'WARMUP_EPOCHS': at_least(0.0), 'WEIGHT_DECAY': at_least(0.0), 'GRAD_CLIP': positive(),
     'EPOCHS': count(0), 'STEPS_PER_EPOCH': count(0), 'MAX_STEPS': count(0),

@@ -13,6 +13,7 @@ The batch order of an epoch is a pure function of (seed, epoch): resuming needs 
 and the step within it.
 """
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,7 @@ class HARData:
         self.label_names, self.channel_texts, self.subject_names = [], [], []
         self.ds_label_map, self.layout_info = [], []
         self.label_descriptions = {}          # label name -> its distinct descriptions over the datasets
+        self._no_gravity = {}                 # channel text id -> the id of its gravity-removed text
         for d in self.datasets:
             self.ds_label_map.append(np.array([self._intern(self.label_names, l) for l in d.labels] + [-1]))
             self.layout_info.append([self._layout_tables(layout) for layout in d.layouts])
@@ -118,6 +120,11 @@ class HARData:
                 desc = self.label_descriptions.setdefault(name, [])
                 if entry.get('description') and entry['description'] not in desc:
                     desc.append(entry['description'])
+
+        # channel text id -> the same channel's text with 'gravity removed' (itself if not an accelerometer
+        # with gravity): what augmentations.remove_gravity's windows are described as
+        self.gravity_removed_text = np.array([self._no_gravity.get(t, t) for t in range(len(self.channel_texts))],
+                                             np.int64)
 
         # windows per split: (N, 6) int64, columns Win
         tables = {s: [] for s in SPLITS}
@@ -155,6 +162,9 @@ class HARData:
         (G, 5), columns Triad."""
         types = np.array([SENSOR_TYPES.index(c.sensor) for c in layout])
         texts = np.array([self._intern(self.channel_texts, c.description) for c in layout])
+        for c, t in zip(layout, texts):      # each accelerometer's text as it reads with gravity removed
+            plain = replace(c, gravity=False) if c.sensor == 'acc' and c.gravity is not False else c
+            self._no_gravity[t] = self._intern(self.channel_texts, plain.description)
         scale = np.array([channel_scale(c) for c in layout], np.float32)
         # triads: channels (x, y, z) of one sensor of one device; device ids group triads that rotate together
         devices, triads = [], []

@@ -530,3 +530,76 @@ def test_reverse_partnered_flips_only_partnered_classes_and_relabels_them():
     assert torch.equal(y[flipped], A.time_reverse(x, length, channel_type, flipped)[flipped])
     y2, new2 = A.reverse_partnered(x, length, channel_type, labels, partner, gen(0), p=0.4)
     assert torch.equal(y, y2) and torch.equal(new, new2)
+
+
+# ------------------------------------------------------------------ how else it could be recorded
+
+def recorded_batch(B=3, T=200, rate=50.0):
+    """Phone windows in model units: accelerometer (g) still with gravity along z plus a 2 Hz and a
+    15 Hz wiggle on x, gyroscope a 1 Hz turn; window 2 is only 120 samples long."""
+    t = torch.arange(T) / rate
+    acc = torch.stack([0.3 * torch.sin(2 * math.pi * 2 * t) + 0.2 * torch.sin(2 * math.pi * 15 * t),
+                       torch.zeros(T), torch.ones(T)], -1)
+    gyro = torch.stack([torch.zeros(T), torch.zeros(T), 0.5 * torch.sin(2 * math.pi * 1 * t)], -1)
+    x = torch.cat([acc, gyro], -1)[None].repeat(B, 1, 1)
+    length = torch.tensor([T, T, 120])[:B]
+    x = x * (torch.arange(T)[None, :, None] < length[:, None, None])
+    return x, length, torch.ones(B, 6, dtype=torch.bool), torch.tensor([0, 0, 0, 1, 1, 1]).repeat(B, 1)
+
+
+def test_accelerometer_only_removes_every_other_sensor_of_the_flagged_windows():
+    x, length, mask, types = recorded_batch()
+    mask[1, 3:] = False                                              # window 1: an accelerometer-only device already
+    flag = torch.tensor([True, True, False])
+    y, m, t = A.accelerometer_only(x, mask, types, flag)
+    assert torch.equal(m[0], torch.tensor([True] * 3 + [False] * 3)) and (t[0, 3:] == A.PAD_TYPE).all()
+    assert (y[0, :, 3:] == 0).all() and torch.equal(y[0, :, :3], x[0, :, :3])
+    assert torch.equal(y[2], x[2]) and torch.equal(m[2], mask[2]) and torch.equal(t[2], types[2])   # not flagged
+    gyro_only = torch.tensor([[1, 1, 1, 1, 1, 1]])
+    assert torch.equal(A.accelerometer_only(x[:1], mask[:1], gyro_only, flag[:1])[1], mask[:1])    # nothing left
+
+
+def test_gravity_removal_leaves_a_still_window_near_zero_and_the_rest_alone():
+    T = 200
+    still = torch.cat([torch.tensor([0.1, -0.2, 0.97]).expand(T, 3), torch.zeros(T, 3)], -1)[None]
+    types = torch.tensor([[0, 0, 0, 1, 1, 1]])
+    y = A.remove_gravity(still, torch.tensor([T]), types, torch.tensor([True]), 50.0)
+    assert y.abs().max() < 1e-5
+    x, length, _, types = recorded_batch()
+    y = A.remove_gravity(x, length, types.expand(3, 6), torch.tensor([True, False, True]), 50.0)
+    assert torch.equal(y[1], x[1]) and torch.equal(y[:, :, 3:], x[:, :, 3:])          # unflagged; gyroscope kept
+    assert y[0, :, 2].abs().mean() < 0.05 and (y[2, 120:] == 0).all()                  # gravity gone; padding zero
+    assert (y[0, 50:150, 0] - x[0, 50:150, 0]).abs().max() < 0.05                        # the movement stays
+
+
+def test_band_limit_leaves_no_energy_above_the_new_nyquist():
+    x, length, _, _ = recorded_batch()
+    y = A.band_limit(x, length, 50.0, torch.tensor([10.0, 50.0, 10.0]))
+    spectrum = torch.fft.rfft(y[0], dim=0).abs()                        # a full-length window
+    freqs = torch.fft.rfftfreq(200, d=1 / 50.0)
+    assert spectrum[freqs > 5.0].max() < 1e-3 * spectrum.max()
+    kept = torch.fft.rfft(x[0], dim=0).abs()
+    assert torch.allclose(spectrum[freqs == 2.0], kept[freqs == 2.0], rtol=1e-3, atol=1e-4)   # below: untouched
+    assert torch.allclose(y[1], x[1], atol=1e-5)                         # 50 Hz: nothing to remove
+    assert (y[2, 120:] == 0).all()
+
+
+def test_recording_conditions_at_zero_draw_nothing_and_at_one_apply_all():
+    x, length, mask, types = recorded_batch()
+    g = torch.Generator().manual_seed(0)
+    out = A.recording_conditions(x, length, mask, types, g, 50.0)
+    assert torch.equal(out[0], x) and not out[3].any()
+    assert torch.equal(g.get_state(), torch.Generator().manual_seed(0).get_state())      # the RNG stream is untouched
+    y, m, t, no_gravity = A.recording_conditions(x, length, mask, types, g, 50.0, 1.0, 1.0, 1.0, 10.0)
+    assert not m[:, 3:].any() and no_gravity.all() and y[0, :, 2].abs().mean() < 0.05
+
+
+def test_gravity_removed_windows_are_described_as_such():
+    from datasets.loader import HARData, open_datasets
+    data = HARData(open_datasets(['hapt'], root='/nonexistent', log=lambda *_: None), 4.0, 50.0)
+    for i, text in enumerate(data.channel_texts):
+        other = data.channel_texts[data.gravity_removed_text[i]]
+        if 'gravity included' in text:
+            assert other == text.replace('gravity included', 'gravity removed')
+        else:
+            assert other == text

@@ -71,7 +71,8 @@ def stage1_config(rotation='so3'):
     return SimpleNamespace(PATCH_SIZE=PATCH, MASK_RATIO=0.5, SPAN_MASK_RATIO=0.3, CHANNEL_DROP_RATIO=0.3,
                            MAE_WEIGHT=1.0, NORM_EPS=1e-2, CONTRASTIVE_WEIGHT=0.5, TEMPERATURE=0.2, ROTATION=rotation,
                            INPUT_FRAME='device', SAMPLING_RATE_HZ=50.0, SHIFT_FRAC=0.25, JITTER_SIGMA=0.05,
-                           SCALE_SIGMA=0.1, WARP_SIGMA=0.2, MAG_WARP_SIGMA=0.2)
+                           SCALE_SIGMA=0.1, WARP_SIGMA=0.2, MAG_WARP_SIGMA=0.2, ACC_ONLY_PROB=0.0,
+                           GRAVITY_REMOVAL_PROB=0.0, LOW_RATE_PROB=0.0, LOW_RATE_MIN_HZ=10.0)
 
 
 # ------------------------------------------------------------------ shapes

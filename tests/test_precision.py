@@ -55,7 +55,8 @@ def tiny_texts(L=5, E=16, n_texts=8):
     g = torch.Generator().manual_seed(0)
     sent = F.normalize(torch.randn(L, E, generator=g), dim=-1)
     return s2.Texts(torch.randn(L, 4, E, generator=g), torch.ones(L, 4, dtype=torch.bool), sent, sent @ sent.T,
-                    F.normalize(torch.randn(n_texts, E, generator=g), dim=-1), torch.full((L,), -1))
+                    F.normalize(torch.randn(n_texts, E, generator=g), dim=-1), torch.full((L,), -1),
+                    torch.arange(n_texts))
 
 
 def test_a_stage2_step_in_bf16_matches_fp32():

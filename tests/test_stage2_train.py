@@ -106,7 +106,7 @@ def test_label_texts_for_step_draws_one_text_per_class():
     sent = torch.arange(6.0)[:, None].expand(6, 4)                   # row r holds r
     names = dict(label_tok=torch.zeros(3, 2, 4), label_mask=torch.ones(3, 2, dtype=torch.bool),
                  label_sent=torch.full((3, 4), -1.0), label_sim=torch.eye(3), channel_table=torch.zeros(1, 4),
-                 reverse_partner=torch.full((3,), -1))
+                 reverse_partner=torch.full((3,), -1), gravity_removed_text=torch.zeros(1, dtype=torch.long))
     text = s2.Texts(**names, variant_tok=sent[:, None, :].expand(6, 2, 4),
                     variant_mask=torch.ones(6, 2, dtype=torch.bool), variant_sent=sent, variant_count=count,
                     variant_first=first)
