@@ -129,6 +129,45 @@ def recording_conditions(x, length, channel_mask, channel_type, g, rate_hz, acc_
     return x, channel_mask, channel_type, no_gravity
 
 
+CONDITIONS = ('as recorded', 'accelerometer only', 'gravity removed', '25 Hz', '10 Hz', '2 s windows', '1 s windows')
+
+
+def condition(name, rate_hz, gravity_removed_text=None):
+    """The batch transform of one evaluation condition, imitating another way of recording the
+    same windows after conversion: `accelerometer only` (accelerometer_only), `gravity removed`
+    (remove_gravity; the channel texts then say so, via the loader's gravity_removed_text),
+    `N Hz` (band_limit to N Hz), `N s windows` (each window's real part cut to its first N s).
+    None where it does not apply: a rate at or above the model's rate_hz.
+    -> function(batch dict of tensors) -> batch dict, or None"""
+    if name == 'as recorded':
+        return lambda b: b
+    if name == 'accelerometer only':
+        def acc_only(b):
+            x, mask, types = accelerometer_only(b['x'], b['channel_mask'], b['channel_type'],
+                                                torch.ones(len(b['x']), dtype=torch.bool, device=b['x'].device))
+            return dict(b, x=x, channel_mask=mask, channel_type=types)
+        return acc_only
+    if name == 'gravity removed':
+        def no_gravity(b):
+            flag = torch.ones(len(b['x']), dtype=torch.bool, device=b['x'].device)
+            out = dict(b, x=remove_gravity(b['x'], b['length'], b['channel_type'], flag, rate_hz))
+            if gravity_removed_text is not None and 'channel_text' in b:
+                out['channel_text'] = gravity_removed_text.to(b['channel_text'].device)[b['channel_text']]
+            return out
+        return no_gravity
+    number, unit = name.split(' ', 1)
+    if unit == 'Hz':
+        if float(number) >= rate_hz:
+            return None
+        return lambda b: dict(b, x=band_limit(b['x'], b['length'], rate_hz, torch.full((len(b['x']),), float(number))))
+    if unit == 's windows':
+        def cut(b):
+            length = b['length'].clamp(max=int(round(float(number) * rate_hz)))
+            return dict(b, x=b['x'] * _time_valid(b['x'], length), length=length)
+        return cut
+    raise ValueError(f'unknown condition {name!r}; choose from {CONDITIONS}')
+
+
 def _smooth_curve(shape_bk, T, g, device, sigma):
     """Random curve through K knots ~ 1 + N(0, sigma), linearly interpolated to T points.
     shape_bk: (B, K[, C]) -> (B, T[, C])"""

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 import augmentations as A
 from datasets.loader import HARData, Win, open_datasets
 from metrics import classification_metrics
+from evaluate import conditions_option
 from settings import Parser, Refused, count, interval, option, option_list, positive, run_script
 from text_encoder import TextEmbedder
 
@@ -80,6 +81,9 @@ def main(argv=None):
     ap.add_argument('--time_reversal', type=option(interval(0, 1)), default=0.0, metavar='P', help='play each training window of a '
                     'class with a time-reversed partner (stand to sit <-> sit to stand) backwards with probability P, '
                     'labelled as the partner (augmentations.time_reverse); default 0 (off)')
+    ap.add_argument('--conditions', type=conditions_option, default=[], metavar='all|NAMES',
+                    help='also score the evaluation data as recorded other ways (evaluate.py --conditions); a '
+                    "rate at or above --rate does not apply")
     ap.add_argument('--seeds', default=[0], type=option_list(count(0)),
                     help='comma-separated seeds; several: report each and their mean')
     ap.add_argument('--out', help='write results JSON here')
@@ -118,6 +122,13 @@ def summarise(runs):
         if 'tta' in runs[0]:
             v = np.array([r['tta'][key] for r in runs])
             out['tta_' + key], out['tta_' + key + '_sd'] = float(v.mean()), float(v.std(ddof=1))
+    if 'conditions' in runs[0]:                 # each condition's zero-shot macro-F1, mean and sd over seeds
+        out['conditions'] = {}
+        for name, row in runs[0]['conditions'].items():
+            v = np.array([r['conditions'][name].get('zero_shot_f1', np.nan) for r in runs])
+            out['conditions'][name] = ({'applies': False} if not row['applies'] else
+                                       {'applies': True, 'zero_shot_f1': float(v.mean()),
+                                        'zero_shot_f1_sd': float(v.std(ddof=1))})
     return out
 
 
@@ -154,6 +165,12 @@ def run_once(args, seed):
 
     train_cnn(model, train, label_emb, frame, pad, args, seed)
     m, mt = score(model, ev, eval_emb, frame, pad, args)
+    conditions = {}
+    for name in args.conditions:
+        transform = A.condition(name, args.rate)
+        conditions[name] = ({'applies': False} if transform is None else
+                            {'applies': True, 'zero_shot_f1': score(model, ev, eval_emb, frame, pad, args,
+                                                                    transform)[0]['macro_f1']})
     cm = np.array(m['confusion'])
     protocol = f'seen: held-out subjects {train.split_subjects["test"][name]}, not zero-shot' if seen else 'zero-shot'
     res = {'recipe': {**{k: v for k, v in vars(args).items() if k not in ('seeds', 'out')}, 'seed': seed},
@@ -161,6 +178,10 @@ def run_once(args, seed):
            'labels': ev.label_names, 'per_class_f1': dict(zip(ev.label_names, m['per_class_f1'])),
            'per_class_recall': {l: f'{cm[i, i]}/{cm[i].sum()}' for i, l in enumerate(ev.label_names) if cm[i].sum()},
            'confusion': m['confusion'], 'seconds': time.time() - t0}
+    if conditions:
+        res['conditions'] = conditions
+        print('  conditions: ' + ', '.join(f'{k} {v["zero_shot_f1"]:.3f}' if v['applies'] else f'{k} n/a'
+                                         for k, v in conditions.items()))
     print(f'baseline CNN ({args.rotation} rotation, {args.input_frame} frame) on {args.eval} ({protocol}): '
           f'accuracy {m["accuracy"]:.3f}, macro-F1 {m["macro_f1"]:.3f} over {m["n"]} windows, seed {seed} '
           f'({time.time() - t0:.0f} s)')
@@ -198,14 +219,17 @@ def train_cnn(model, train, label_emb, frame, pad, args, seed):
 
 
 @torch.no_grad()
-def score(model, ev, eval_emb, frame, pad, args):
-    """Zero-shot of the trained CNN on the evaluation windows against their label names (L, E):
-    metrics, and with --tta_rotations > 1 the metrics with rotation averaging (else None)."""
+def score(model, ev, eval_emb, frame, pad, args, transform=None):
+    """Zero-shot of the trained CNN on the evaluation windows (each batch through `transform`, an
+    evaluation condition, if given) against their label names (L, E): metrics, and with
+    --tta_rotations > 1 the metrics with rotation averaging (else None)."""
     model.eval()
     preds, tta_preds, ys = [], [], []
     rows = np.arange(len(ev.windows['test']))
     for i in range(0, len(rows), 512):
         b = {k: torch.from_numpy(v) for k, v in ev.read_batch('test', rows[i:i + 512]).items()}
+        if transform is not None:
+            b = transform(b)
         x = frame(b)
         preds.append((model(pad(x), b['length']) @ eval_emb.T).argmax(-1).numpy())
         if args.tta_rotations > 1:                                      # view 0 is x itself

@@ -19,6 +19,10 @@ Protocol (honest by construction):
   each training label's nearest evaluated label (the label texts' own mapping of one vocabulary
   onto the other), a warning for near-duplicate evaluated labels, and each class's windows
   scored against the training labels instead, to tell a bad label text from a bad embedding.
+- recording conditions (--conditions all): the same windows scored again as other devices would
+  have recorded them, after conversion: accelerometer only, gravity removed (0.3 Hz high-pass),
+  band-limited to 25 / 10 Hz, windows cut to 2 s / 1 s (augmentations.condition); one table row
+  each with zero-shot and 5-shot macro-F1.
 Windows are cut at the checkpoint's window length and rate (non-overlapping); a shorter
 segment is time-masked. For a user's .npz, a window longer than the model's is split into
 model windows whose embeddings are averaged, so each .npz window gets one prediction.
@@ -33,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import augmentations as A
 
 from datasets.format import ConversionError, PreparedDataset, Seg, label_text
 from datasets.loader import SAMPLE_ROOT, HARData, Win
@@ -74,6 +80,9 @@ def parse_args(argv=None):
                     "embed each window as recorded and in N-1 fixed rotations of each device (the checkpoint's "
                     "training rotation, 'so3' or 'gravity'), and average; default 1 (off)")
     ap.add_argument('--batch_size', type=option(count(1), int), default=256, help='windows per embedding batch')
+    ap.add_argument('--conditions', type=conditions_option, default=[], metavar='all|NAMES',
+                    help='also score the data as recorded other ways, one table row each (zero-shot and 5-shot): '
+                    + ', '.join(A.CONDITIONS) + " ('all', or a comma-separated list; augmentations.condition)")
     ap.add_argument('--precision', default='auto', choices=PRECISIONS, help="number format of the model's forward: "
                     "'auto' (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16")
     ap.add_argument('--seed', type=option(count(0), int), default=0, help='seed for splits, k-shot draws and bootstrap')
@@ -246,6 +255,55 @@ def probes(emb, y, subjects, n_classes, shots, repeats, seed, linear=True):
 
 # ----------------------------------------------------------------------------- main
 
+def conditions_option(text):
+    """--conditions: 'all' or comma-separated names of augmentations.CONDITIONS."""
+    names = list(A.CONDITIONS) if text == 'all' else [n.strip() for n in text.split(',') if n.strip()]
+    unknown = [n for n in names if n not in A.CONDITIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"expected 'all' or names among {', '.join(A.CONDITIONS)}, got {text!r}")
+    return names
+
+
+def conditions_table(model, ckpt, data, table, device, ctx, args, rotation, texts, to_text, is_npz):
+    """Zero-shot and 5-shot macro-F1 of the evaluated windows under each of args.conditions
+    (augmentations.condition, applied after conversion). -> {condition: figures, or applies: False}"""
+    rate = ckpt['config']['SAMPLING_RATE_HZ']
+    bank = load_label_bank(ckpt, device) if ckpt['kind'] != STAGE1 else None
+    protos = bank.prototypes(texts) if bank else None
+    out = {}
+    for name in args.conditions:
+        transform = A.condition(name, rate, torch.from_numpy(data.gravity_removed_text))
+        if transform is None:
+            out[name] = {'applies': False}
+            continue
+        emb, y, subj, _ = embed_split(model, data, 'test', table, device, ctx, batch_size=args.batch_size,
+                                      views=args.tta_rotations, rotation=rotation, transform=transform)
+        if is_npz:
+            emb, _, first = average_per_segment(emb, data)
+            y, subj = y[first], subj[first]
+        row = {'applies': True}
+        if protos is not None:
+            m = classification_metrics(to_text[y], predict(emb.to(device), protos, bank.combine,
+                                                           bank.proto_temperature)[0], len(texts))
+            row.update(zero_shot_f1=m['macro_f1'], zero_shot_accuracy=m['accuracy'])
+        shot = probes(emb, y, subj, len(data.label_names), [5], args.repeats, args.seed, linear=False)
+        row['shot5_f1'] = shot['few_shot']['5']['macro_f1']
+        out[name] = row
+        print(f'  condition {name}: ' + ', '.join(f'{k} {v:.3f}' for k, v in row.items() if k != 'applies'))
+    return out
+
+
+def print_conditions(conditions):
+    """The conditions table, one row per condition."""
+    print('\n  condition                zero-shot F1  5-shot F1')
+    for name, row in conditions.items():
+        if not row['applies']:
+            print(f'  {name:<24} does not apply (at or above the model\'s rate)')
+            continue
+        zs = f"{row['zero_shot_f1']:>12.3f}" if 'zero_shot_f1' in row else f'{"-":>12}'
+        print(f"  {name:<24} {zs} {row['shot5_f1']:>10.3f}")
+
+
 def load_for_eval(args):
     """The checkpoint (args.checkpoint, default the newest Stage 2 best.pt), its model on the
     device (random weights of the same shape with --random-init) and the rotation of test-time
@@ -416,10 +474,15 @@ def main(argv=None):
     if not args.no_probe:
         results.update(probes(emb, y, subj, len(data.label_names), args.shots, args.repeats, args.seed,
                               linear=not args.no_linear_probe))
+    if args.conditions:
+        results['conditions'] = conditions_table(model, ckpt, data, table, device, autocast(device, precision), args,
+                                                 rotation, texts, to_text, is_npz)
 
     with open(out_dir / 'results.json', 'w') as f:
         json.dump(results, f, indent=1)
     print_summary(results)
+    if args.conditions:
+        print_conditions(results['conditions'])
     print(f'results: {out_dir / "results.json"}')
     return results
 

@@ -116,9 +116,10 @@ def embed_batch(model, batch, channel_table, views=1, rotation='so3', ctx=None):
 
 @torch.no_grad()
 def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=256, show_progress=False,
-                rows=None, views=1, rotation='so3'):
+                rows=None, views=1, rotation='so3', transform=None):
     """Embed every window of a split (or the given window rows) of a HARData; `views`,
-    `rotation`: test-time rotation averaging (embed_batch).
+    `rotation`: test-time rotation averaging (embed_batch); `transform`: batch -> batch before
+    embedding (an evaluation condition, augmentations.condition).
     -> emb (N, E) float32 CPU, labels (N,), subjects (N,), datasets (N,) numpy"""
     idx = np.arange(len(data.windows[split])) if rows is None else np.asarray(rows)
     chunks = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
@@ -129,6 +130,8 @@ def embed_split(model, data, split, channel_table, device, ctx=None, batch_size=
     model.eval()
     for chunk in chunks:
         batch = {k: torch.from_numpy(v).to(device) for k, v in data.read_batch(split, chunk).items()}
+        if transform is not None:
+            batch = transform(batch)
         out.append(embed_batch(model, batch, channel_table, views, rotation, ctx).cpu())
     w = data.windows[split][idx]
     emb = torch.cat(out) if out else torch.zeros(0, channel_table.shape[1])

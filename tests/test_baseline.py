@@ -91,3 +91,13 @@ def test_time_reversal_relabels_reversed_transitions(empty_data_root, text_model
     assert_relabelled_as_partners(seen)
     with pytest.raises(SystemExit):
         baseline.main(['--data_root', str(empty_data_root), '--time_reversal', '1.5'])
+
+
+def test_conditions_are_scored_where_they_apply(empty_data_root, text_model_once, tmp_path):
+    res = baseline.main(['--train', 'hapt', '--eval', 'spsw', '--data_root', str(empty_data_root), '--epochs', '1',
+                         '--seeds', '0,1', '--conditions', 'all', '--out', str(tmp_path / 'r.json')])
+    table = res['conditions']
+    assert not table['25 Hz']['applies'] and not table['10 Hz']['applies']    # the reference runs at 10 Hz
+    for name in ('as recorded', 'accelerometer only', 'gravity removed', '2 s windows', '1 s windows'):
+        assert table[name]['applies'] and 0 <= table[name]['zero_shot_f1'] <= 1
+    assert table['as recorded']['zero_shot_f1'] == pytest.approx(res['macro_f1'])

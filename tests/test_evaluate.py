@@ -296,3 +296,22 @@ def test_npz_with_3_or_9_channels(ckpt, empty_data_root, tmp_path, channels):
     res, written, _ = run_eval(ckpt, empty_data_root, tmp_path / 'out', '--data', str(path))
     check_zero_shot(written['zero_shot'], 6, ['sitting', 'walking'])
     assert set(written['few_shot']) == {'1', '5', '10'}
+
+
+def test_conditions_table_scores_every_condition(ckpt, empty_data_root, tmp_path, spsw):
+    res, written, _ = run_eval(ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--layout', '0', '--conditions', 'all')
+    table = written['conditions']
+    assert list(table) == list(evaluate.A.CONDITIONS) and all(row['applies'] for row in table.values())
+    assert table['as recorded']['zero_shot_f1'] == pytest.approx(res['zero_shot']['macro_f1'])
+    for row in table.values():
+        assert 0 <= row['zero_shot_f1'] <= 1 and 0 <= row['shot5_f1'] <= 1
+    assert table['accelerometer only']['zero_shot_f1'] != table['as recorded']['zero_shot_f1']   # the data changed
+
+
+def test_conditions_names_are_checked(ckpt, empty_data_root, tmp_path):
+    msg = refused(ckpt, empty_data_root, tmp_path, '--data', 'spsw', '--conditions', 'as recorded,upside down')
+    assert "argument --conditions: expected 'all' or names among as recorded" in msg and 'upside down' in msg
+
+
+def test_a_condition_at_or_above_the_models_rate_does_not_apply():
+    assert evaluate.A.condition('50 Hz', 50.0) is None and evaluate.A.condition('25 Hz', 50.0) is not None
