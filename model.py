@@ -249,16 +249,17 @@ class FrozenLabelBank(nn.Module):
 class SemanticAlignmentModel(nn.Module):
     """Stage 2: encoder -> channel-text fusion -> pooled, normalised IMU embedding; plus the
     label bank and a learnable temperature. Text embeddings come in as tensors (the text
-    model itself is not part of this module)."""
+    model itself is not part of this module). fusion=False (ablation): no channel-text fusion,
+    the encoder's tokens go straight to the pooling head."""
 
     def __init__(self, enc_cfg: EncoderConfig, text_dim=384, num_prototypes=3, temperature=0.07,
-                 learn_temperature=True, memory_bank_size=256, label_bank='learned'):
+                 learn_temperature=True, memory_bank_size=256, label_bank='learned', fusion=True):
         super().__init__()
         from memory_bank import MemoryBank
         d, heads = enc_cfg.d_model, enc_cfg.n_heads
         self.cfg = enc_cfg
         self.encoder = IMUEncoder(enc_cfg)
-        self.fusion = ChannelTextFusion(d, text_dim, heads)
+        self.fusion = ChannelTextFusion(d, text_dim, heads) if fusion else None
         self.head = SemanticAlignmentHead(d, text_dim, heads)
         if label_bank not in LABEL_BANKS:
             raise ValueError(f"label_bank must be 'learned' or 'frozen', got {label_bank!r}")
@@ -273,5 +274,6 @@ class SemanticAlignmentModel(nn.Module):
     def forward(self, x, length, channel_mask, channel_type, channel_emb):
         """x (B, T, C), length (B,), channel_mask/channel_type (B, C), channel_emb (B, C, E) -> (B, E)"""
         h, valid_p = self.encoder(x, length, channel_mask, channel_type)
-        h = self.fusion(h, channel_emb, channel_mask)
+        if self.fusion is not None:
+            h = self.fusion(h, channel_emb, channel_mask)
         return self.head(h, token_validity(channel_mask, valid_p))

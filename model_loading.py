@@ -37,7 +37,8 @@ def build_model(ckpt):
         return MAEPretrainModel(enc_cfg)
     cfg = ckpt['config']
     return SemanticAlignmentModel(enc_cfg, ckpt['text_dim'], cfg['NUM_PROTOTYPES'], cfg['TEMPERATURE'],
-                                  cfg['LEARN_TEMPERATURE'], cfg['MEMORY_BANK_SIZE'], cfg.get('LABEL_BANK', 'learned'))
+                                  cfg['LEARN_TEMPERATURE'], cfg['MEMORY_BANK_SIZE'], cfg.get('LABEL_BANK', 'learned'),
+                                  cfg.get('CHANNEL_TEXT_FUSION', True))
 
 
 def load_model(path, device='cpu'):

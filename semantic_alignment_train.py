@@ -235,7 +235,7 @@ def build_model(cfg, enc_cfg, text_dim, stage1, resumed, device, log=print):
     """The Stage 2 model on `device`, with Stage 1's encoder weights (unless resumed or
     RANDOM_ENCODER), and its optimizer."""
     model = SemanticAlignmentModel(enc_cfg, text_dim, cfg.NUM_PROTOTYPES, cfg.TEMPERATURE, cfg.LEARN_TEMPERATURE,
-                                   cfg.MEMORY_BANK_SIZE, cfg.LABEL_BANK)
+                                   cfg.MEMORY_BANK_SIZE, cfg.LABEL_BANK, cfg.CHANNEL_TEXT_FUSION)
     if not resumed and cfg.RANDOM_ENCODER:                                            # (a resume brings its weights)
         log(f'RANDOM_ENCODER: encoder shaped like {stage1["path"]} but randomly initialised (ablation)')
     elif not resumed:
@@ -269,7 +269,8 @@ def settings():
                                               # descriptions (text augmentation); 'name': names only. Validation: names
     PROTOTYPE_COMBINE = 'logsumexp'           # how K prototype cosines make one class score: logsumexp | max | mean
     PROTO_TEMPERATURE = 0.1                   # sharpness of the logsumexp combination
-    MEMORY_BANK_SIZE = 256
+    MEMORY_BANK_SIZE = 256                    # 0: no memory bank (ablation)
+    CHANNEL_TEXT_FUSION = True                # False (ablation): the encoder's tokens go straight to the pooling head
     TEMPERATURE = 0.07                        # initial InfoNCE temperature
     LEARN_TEMPERATURE = True
     SOFT_TARGET_SMOOTHING = 0.1               # 0 = hard targets
@@ -322,7 +323,8 @@ RULES = {**SHARED_RULES,                      # what each setting may be (settin
          'SCORE_HOLDOUT': anything(),
          'NUM_PROTOTYPES': count(1), 'LABEL_BANK': one_of(*LABEL_BANKS), 'LABEL_TEXTS': one_of('name', 'name+description'),
          'PROTOTYPE_COMBINE': one_of('logsumexp', 'max', 'mean'), 'PROTO_TEMPERATURE': positive(),
-         'MEMORY_BANK_SIZE': count(0), 'TEMPERATURE': positive(), 'LEARN_TEMPERATURE': anything(),
+         'MEMORY_BANK_SIZE': count(0), 'CHANNEL_TEXT_FUSION': anything(), 'TEMPERATURE': positive(),
+         'LEARN_TEMPERATURE': anything(),
          'SOFT_TARGET_SMOOTHING': interval(0, 1, (True, False)), 'SIM_TEMPERATURE': positive(),
          'FREEZE_ENCODER': anything(), 'ENCODER_LR_SCALE': at_least(0.0),
          'WINDOW_SECONDS': at_least(0.0), 'SAMPLING_RATE_HZ': at_least(0.0), 'CLASS_ALPHA': at_least(0.0),

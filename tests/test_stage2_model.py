@@ -73,6 +73,20 @@ def test_every_label_bank_parameter_gets_a_gradient_from_the_loss():
     assert not torch.allclose(protos[:, 0], protos[:, 1])
 
 
+def test_without_channel_text_fusion_the_channel_texts_do_not_matter():
+    torch.manual_seed(0)
+    model = SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E, fusion=False).eval()
+    assert model.fusion is None and not any(k.startswith('fusion.') for k in model.state_dict())
+    x = torch.randn(2, 40, 6)
+    length, mask, types = torch.tensor([40, 40]), torch.ones(2, 6, dtype=torch.bool), torch.tensor([[0, 0, 0, 1, 1, 1]] * 2)
+    a = model(x, length, mask, types, torch.randn(2, 6, E))
+    b = model(x, length, mask, types, torch.randn(2, 6, E))
+    assert torch.equal(a, b)
+    with_fusion = SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E).eval()
+    assert not torch.equal(with_fusion(x, length, mask, types, torch.randn(2, 6, E)),
+                           with_fusion(x, length, mask, types, torch.randn(2, 6, E)))
+
+
 def test_frozen_label_bank_is_the_sentence_embeddings_and_is_not_trained():
     model = SemanticAlignmentModel(EncoderConfig(d_model=D, depth=2, n_heads=2), text_dim=E, num_prototypes=3,
                                    label_bank='frozen')
