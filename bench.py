@@ -28,6 +28,11 @@ What it measures, all in one run on one device:
   pandas.read_csv of the same files (bench_convert.py).
 * torch.compile (in a subprocess, skipped if it does not finish within a minute) and, on CUDA,
   AMP against fp32.
+* Precision (--precision): the Stage 1 and Stage 2 steps of the default model in fp32 and in a
+  lower precision (auto: bf16 on a CPU with native bf16, fp16 on CUDA; the model's forward under
+  autocast, as the scripts run it), interleaved, with each precision's matmul peak and the
+  evaluation embedding throughput (windows/s) in each. On a CPU without native bf16 it says so
+  and reports the fp32 and emulated bf16 matmul rates instead.
 
 Batches come from a small synthetic prepared dataset (written with PreparedWriter to a temporary
 folder) read by HARData.read_batch, so every tensor has the loader's real shapes: 4 s windows at
@@ -66,7 +71,7 @@ from datasets.loader import HARData
 from losses import structured_mask
 from model import EncoderConfig, MAEPretrainModel, SemanticAlignmentModel, patch_valid, token_validity
 from settings import Parser, Refused, run_script
-from train_common import make_optimizer, optimizer_step, setup_device, step_generator
+from train_common import DTYPES, autocast, cpu_has_bf16, make_optimizer, optimizer_step, setup_device, step_generator
 
 # ------------------------------------------------------------------------ settings
 
@@ -93,6 +98,8 @@ TARGETS = {                                            # key: (comparison, thres
     'pipeline_over_step_ratio': ('>=', 10.0),
     'rss_8x_over_1x': ('<=', 1.20),
     'convert_over_reader_ratio': ('<=', 1.50),
+    'stage1_bf16_speedup': ('>=', 1.40),                 # where the CPU has native bf16 (else n/a)
+    'stage2_bf16_speedup': ('>=', 1.30),
 }
 
 
@@ -270,32 +277,38 @@ def stage2_config():
     return cfg
 
 
-def stage1_parts(shape, data, device):
-    """-> (model, batches, loss(fwd, batch, g)) of the Stage 1 step: pretrain.step_loss."""
+def stage1_parts(shape, data, device, ctx):
+    """-> (model, batches, loss(fwd, batch, g)) of the Stage 1 step: pretrain.step_loss, the model
+    under the autocast `ctx`."""
     cfg = stage1_config(shape)
     model = MAEPretrainModel(encoder_config(shape)).to(device)
     batches = make_batches(data['stage1'], shape['batch'], device)
-    return model, batches, lambda fwd, b, g: pretrain.step_loss(fwd, b, g, cfg)[0]
+    return model, batches, lambda fwd, b, g: pretrain.step_loss(fwd, b, g, cfg, ctx=ctx)[0]
 
 
-def stage2_parts(shape, data, device):
+def stage2_parts(shape, data, device, ctx):
     """-> (model, batches, loss(fwd, batch, g)) of the Stage 2 step: semantic_alignment_train.step_loss
-    against stand-in text embeddings."""
+    against stand-in text embeddings, the model under the autocast `ctx`."""
     cfg = stage2_config()
     model = SemanticAlignmentModel(encoder_config(shape), TEXT_DIM, cfg.NUM_PROTOTYPES, cfg.TEMPERATURE,
                                    cfg.LEARN_TEMPERATURE, cfg.MEMORY_BANK_SIZE).to(device)
     batches = make_batches(data['stage2'], shape['batch'], device)
     text = text_tensors(device, len(data['stage2'].channel_texts))
-    return model, batches, lambda fwd, b, g: semantic_alignment_train.step_loss(model, fwd, b, g, cfg, text)[0]
+    return model, batches, lambda fwd, b, g: semantic_alignment_train.step_loss(model, fwd, b, g, cfg, text, ctx=ctx)[0]
 
 
-def bare_parts(shape, data, device):
+def bare_parts(shape, data, device, ctx):
     """-> (model, batches, loss(fwd, batch, g)) of the baseline: random (B, 60, d) tokens, mean square output."""
     model = BareTransformer(shape['d_model'], shape['depth'], shape['n_heads']).to(device)
     gen = torch.Generator().manual_seed(SEED)
     n_tok = N_CHANNELS * int(WINDOW_S * RATE_HZ) // PATCH_SIZE
     batches = [torch.randn(shape['batch'], n_tok, shape['d_model'], generator=gen).to(device) for _ in range(N_BATCHES)]
-    return model, batches, lambda fwd, b, g: fwd(b).float().square().mean()
+
+    def loss(fwd, b, g):
+        with ctx:
+            out = fwd(b)
+        return out.float().square().mean()
+    return model, batches, loss
 
 
 STEP_PARTS = {'stage1': stage1_parts, 'stage2': stage2_parts, 'bare': bare_parts}
@@ -308,7 +321,7 @@ def build_step(kind, shape, data, device, ctx, scaler, compile_model=False):
     if kind not in STEP_PARTS:
         raise ValueError(kind)
     torch.manual_seed(SEED)
-    model, batches, loss_fn = STEP_PARTS[kind](shape, data, device)
+    model, batches, loss_fn = STEP_PARTS[kind](shape, data, device, ctx)
     model.train()
     fwd = torch.compile(model) if compile_model else model
     cfg = stage1_config(shape)
@@ -317,8 +330,7 @@ def build_step(kind, shape, data, device, ctx, scaler, compile_model=False):
     def step(i):
         """train_common.fit's step, minus logging."""
         g = step_generator(device, SEED, i)
-        with ctx:
-            loss = loss_fn(fwd, batches[i % len(batches)], g)
+        loss = loss_fn(fwd, batches[i % len(batches)], g)
         optimizer_step(model, opt, scaler, loss, cfg.GRAD_CLIP)
         return loss
 
@@ -523,7 +535,8 @@ def mem_child(folder, kind, config, n_steps=2):
     """(Run in a fresh process.) Peak memory of a process that builds one kind of step and runs
     n_steps of it (the second step is the first with optimizer state): CUDA max allocated, or
     peak RSS; printed in MB as JSON, with the figure before the first step."""
-    device, ctx, scaler = setup_device(SEED)
+    device, _, _, ctx, scaler = setup_device(SEED, precision='fp16' if torch.cuda.is_available() else 'fp32',
+                                             log=lambda *_: None)
     step, _ = build_step(kind, CONFIGS[config], open_both(folder), device, ctx, scaler)
     before = memory_now(device)
     reset_peak(device)
@@ -570,7 +583,8 @@ def compile_child(folder, config, rounds=3):
     as fit does with COMPILE=True: print the compile time (first compiled step) and the median
     eager and compiled step times (interleaved rounds) as JSON. Stops after compiling if that
     took over COMPILE_BUDGET_S."""
-    device, ctx, scaler = setup_device(SEED)
+    device, _, _, ctx, scaler = setup_device(SEED, precision='fp16' if torch.cuda.is_available() else 'fp32',
+                                             log=lambda *_: None)
     data = {'stage1': open_data(folder)}
     eager, _ = build_step('stage1', CONFIGS[config], data, device, ctx, scaler)
     compiled, _ = build_step('stage1', CONFIGS[config], data, device, ctx, scaler, compile_model=True)
@@ -600,6 +614,74 @@ def bench_compile(folder, config, eager_step_s, cache_dir):
     if r['compile_s'] > COMPILE_BUDGET_S:
         return {'status': f'skipped: compiling took {r["compile_s"]:.0f} s (> {COMPILE_BUDGET_S} s)', **r}
     return {'status': 'measured', **r, 'speedup': r['eager_step_s'] / r['compiled_step_s']}
+
+
+def low_precision(device, requested):
+    """The precision compared with fp32: --precision as given, or 'auto': fp16 on CUDA, bf16 on a
+    CPU with native bf16. -> (precision or None, why)"""
+    if requested == 'none':
+        return None, 'not asked (--precision none)'
+    if requested == 'auto':
+        if device.type == 'cuda':
+            return 'fp16', 'auto: CUDA'
+        if not cpu_has_bf16():
+            return None, 'this CPU has no native bf16 (avx512_bf16 / amx_bf16): bf16 would be emulated'
+        return 'bf16', 'auto: this CPU has native bf16'
+    return requested, f'--precision {requested}'
+
+
+def bench_precision(shape, data, device, requested, rounds, matmul_n):
+    """fp32 against a lower precision (low_precision) at one model shape: the Stage 1 and Stage 2
+    training steps in interleaved rounds, each precision's matmul peak timed after every round,
+    and the evaluation path (model_loading.embed_batch of a Stage 2 model, batches of 256) in
+    windows/s. Where there is no lower precision, the matmul rates of fp32 and emulated bf16
+    (n = 256) say why."""
+    low, why = low_precision(device, requested)
+    if low is None:
+        rate = {p: float(np.median([matmul_step(device, dt, 256)() for _ in range(3)]))
+                for p, dt in (('fp32', torch.float32), ('bf16', torch.bfloat16))}
+        return {'status': f'n/a: {why}', 'matmul_256_flop_per_s': rate}
+    steps, flops = {}, {}
+    for kind in ('stage1', 'stage2'):
+        for p in ('fp32', low):
+            step, _ = build_step(kind, shape, data, device, autocast(device, p),
+                                 torch.amp.GradScaler('cuda', enabled=p == 'fp16'))
+            flops[kind] = count_flops(step, 0)
+            steps[f'{kind} {p}'] = step
+    peak = {p: matmul_step(device, dt, matmul_n) for p, dt in (('fp32', torch.float32), (low, DTYPES[low]))}
+    peaks = {p: [] for p in peak}
+    times = time_interleaved(steps, device, rounds[1], rounds[0] + 1, rounds[2], rounds[3],
+                             after_round=lambda: [peaks[p].append(run()) for p, run in peak.items()])
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    out = {'status': f'measured ({why})', 'precision': low, 'rounds': len(peaks['fp32']),
+           'matmul_peak_flop_per_s': {p: float(np.median(v)) for p, v in peaks.items()}}
+    for kind in ('stage1', 'stage2'):
+        out[kind] = {'fp32_step_s': med[f'{kind} fp32'], f'{low}_step_s': med[f'{kind} {low}'],
+                     'speedup': med[f'{kind} fp32'] / med[f'{kind} {low}'],
+                     f'{low}_peak_fraction': flops[kind] / med[f'{kind} {low}'] / out['matmul_peak_flop_per_s'][low]}
+    out['embed'] = bench_embed(shape, data, device, low, rounds)
+    return out
+
+
+def bench_embed(shape, data, device, low, rounds, batch_size=256):
+    """Windows/s of model_loading.embed_batch (a Stage 2 model, eval, no gradient) in fp32 and `low`."""
+    from model_loading import embed_batch
+    torch.manual_seed(SEED)
+    model = SemanticAlignmentModel(encoder_config(shape), TEXT_DIM).to(device).eval()
+    batches = make_batches(data['stage2'], batch_size, device, n=2)
+    table = text_tensors(device, len(data['stage2'].channel_texts)).channel_table
+
+    def embedder(p):
+        ctx = autocast(device, p)
+
+        @torch.no_grad()
+        def run(i):
+            return embed_batch(model, batches[i % len(batches)], table, ctx=ctx)
+        run(0)
+        return run
+    times = time_interleaved({p: embedder(p) for p in ('fp32', low)}, device, rounds[1], 1, rounds[2], rounds[3])
+    ws = {p: batch_size / float(np.median(t)) for p, t in times.items()}
+    return {'fp32_windows_per_s': ws['fp32'], f'{low}_windows_per_s': ws[low], 'speedup': ws[low] / ws['fp32']}
 
 
 def bench_amp(amp_step, shape, data, device, rounds):
@@ -638,6 +720,12 @@ def flat_figures(R):
         'compile_speedup_stage1': R['compile'].get('speedup'),
         'amp_speedup_stage1': R['amp'].get('speedup'),
     }
+    prec = R['precision']
+    low = prec.get('precision', 'bf16')                               # the keys name bf16 where it was not measured
+    out[f'stage1_{low}_speedup'] = prec.get('stage1', {}).get('speedup')
+    out[f'stage2_{low}_speedup'] = prec.get('stage2', {}).get('speedup')
+    out[f'stage1_{low}_peak_fraction'] = prec.get('stage1', {}).get(f'{low}_peak_fraction')
+    out[f'embed_{low}_speedup'] = prec.get('embed', {}).get('speedup')
     for cname, res in R['steps'].items():
         prefix = '' if cname == 'default' else f'{cname}_'
         for kind, r in res.items():
@@ -710,6 +798,19 @@ def print_sections(R, flat):
              f"speed-up {cp['speedup']:.2f}x" if 'speedup' in cp else ''))
     print(f"AMP (stage 1, default): {R['amp']['status']}"
           + (f"; speed-up over fp32 {R['amp']['speedup']:.2f}x" if 'speedup' in R['amp'] else ''))
+    pr = R['precision']
+    print(f"precision (default shape): {pr['status']}")
+    if 'matmul_256_flop_per_s' in pr:
+        print('  matmul n=256: ' + ', '.join(f'{k} {v / 1e9:.2f} GFLOP/s' for k, v in pr['matmul_256_flop_per_s'].items()))
+    else:
+        low = pr['precision']
+        for kind in ('stage1', 'stage2'):
+            r = pr[kind]
+            print(f"  {kind}: fp32 {1e3 * r['fp32_step_s']:.0f} ms, {low} {1e3 * r[f'{low}_step_s']:.0f} ms per step: "
+                  f"{r['speedup']:.2f}x; {low} at {r[f'{low}_peak_fraction']:.2f} of the {low} matmul peak")
+        e = pr['embed']
+        print(f"  evaluation embedding: fp32 {e['fp32_windows_per_s']:.0f}, {low} {e[f'{low}_windows_per_s']:.0f} "
+              f"windows/s: {e['speedup']:.2f}x")
 
 
 def print_profiles(R):
@@ -779,7 +880,11 @@ def measure(R, mode, tmp, device, ctx, scaler):
         if cname == 'default':
             R['profile'] = section(R, 'profile', profile_stages, steps, device, mode.profile_steps)
             R['amp'] = section(R, 'AMP', bench_amp, steps['stage1'], shape, data, device, mode.rounds[cname][1])
-        del steps
+            del steps
+            R['precision'] = section(R, 'precision', bench_precision, shape, data, device, mode.precision,
+                                     mode.rounds[cname], R['matmul_n'])
+        else:
+            del steps
     R['memory'] = section(R, 'memory', bench_memory, folder_1x, mode.memory_configs)
     R['pipeline'] = section(R, 'pipeline', bench_pipeline, data['stage1'], CONFIGS['default'], device,
                             mode.pipe_batches, script_defaults(pretrain).NUM_WORKERS)
@@ -793,7 +898,8 @@ def measure(R, mode, tmp, device, ctx, scaler):
 
 def run(mode, json_path=None):
     """The whole benchmark: print the table, write JSON, return the flat figures."""
-    device, ctx, scaler = setup_device(SEED)
+    device, _, _, ctx, scaler = setup_device(SEED, precision='fp16' if torch.cuda.is_available() else 'fp32',
+                                             log=lambda *_: None)
     R = {'machine': machine_info(device), 'mode': mode.name}
     R['peak_dtype'] = 'float16' if device.type == 'cuda' else 'float32'
     R['matmul_n'] = mode.matmul_n if device.type == 'cpu' else CUDA_MATMUL_N
@@ -817,6 +923,9 @@ def main(argv=None):
     ap = Parser(prog='bench.py', description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--quick', action='store_true', help='smoke run (~1 min): fewer steps, smaller files, no compile')
     ap.add_argument('--json', metavar='PATH', help='write the figures (flat keys) and details as JSON')
+    ap.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp16', 'none'],
+                    help="the lower precision timed against fp32: 'auto' (fp16 on CUDA, bf16 on a CPU with native "
+                    "bf16, none elsewhere), bf16, fp16 or none")
     ap.add_argument('--child', choices=['rss', 'mem', 'convert', 'compile'], help=argparse.SUPPRESS)
     ap.add_argument('--kind', choices=KINDS, help=argparse.SUPPRESS)
     ap.add_argument('--data', help=argparse.SUPPRESS)
@@ -835,7 +944,9 @@ def main(argv=None):
         return convert_child(args.data, args.reps)
     if args.child == 'compile':
         return compile_child(args.data, args.config)
-    return run(mode_settings(args.quick), args.json)
+    mode = mode_settings(args.quick)
+    mode.precision = args.precision
+    return run(mode, args.json)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,8 @@ def test_steps_follow_the_training_scripts_settings(data, monkeypatch):
     monkeypatch.setattr(bench.semantic_alignment_train, 'settings', lambda: {**stage2, 'NUM_PROTOTYPES': 5})
     seen = []
     step_loss = bench.pretrain.step_loss
-    monkeypatch.setattr(bench.pretrain, 'step_loss', lambda fwd, b, g, cfg: seen.append(cfg) or step_loss(fwd, b, g, cfg))
+    monkeypatch.setattr(bench.pretrain, 'step_loss',
+                        lambda fwd, b, g, cfg, ctx: seen.append(cfg) or step_loss(fwd, b, g, cfg, ctx=ctx))
     step, _ = bench.build_step('stage1', TINY, data, torch.device('cpu'), bench.nullcontext(),
                                torch.amp.GradScaler('cuda', enabled=False))
     step(0)
@@ -103,3 +104,20 @@ def test_target_status():
     assert status['stage1_vs_bare_transformer'][1] == 'met'
     assert status['rss_8x_over_1x'][1] == 'NOT met'
     assert status['convert_over_reader_ratio'][1] == 'n/a'
+
+
+def test_precision_compared_with_fp32_is_chosen_by_the_device(monkeypatch):
+    cpu, cuda = torch.device('cpu'), torch.device('cuda')
+    monkeypatch.setattr(bench, 'cpu_has_bf16', lambda: True)
+    assert bench.low_precision(cpu, 'auto')[0] == 'bf16' and bench.low_precision(cuda, 'auto')[0] == 'fp16'
+    monkeypatch.setattr(bench, 'cpu_has_bf16', lambda: False)
+    low, why = bench.low_precision(cpu, 'auto')
+    assert low is None and 'no native bf16' in why
+    assert bench.low_precision(cpu, 'bf16')[0] == 'bf16' and bench.low_precision(cpu, 'none')[0] is None
+
+
+def test_without_native_bf16_the_precision_section_says_why(data, monkeypatch):
+    monkeypatch.setattr(bench, 'cpu_has_bf16', lambda: False)
+    r = bench.bench_precision(TINY, data, torch.device('cpu'), 'auto', (1, 2, 2, 0.0), 256)
+    assert r['status'].startswith('n/a: this CPU has no native bf16')
+    assert set(r['matmul_256_flop_per_s']) == {'fp32', 'bf16'} and all(v > 0 for v in r['matmul_256_flop_per_s'].values())
