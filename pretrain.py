@@ -12,15 +12,15 @@ from contextlib import nullcontext
 import torch
 
 import augmentations as A
-from distributed import LOCAL, init_distributed, process_group, quiet
+from distributed import LOCAL, process_group
 from datasets.loader import HARData
 from losses import pretrain_loss, structured_mask
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify, token_validity
 from plots import Panel
-from settings import (SHARED_RULES, at_least, configure, count, interval, one_of, positive, run_script,
-                      shared_cross_rules, shared_warnings)
-from train_common import (PRECISIONS, STAGE1_KIND, check_processes, fit, load_checkpoint, make_optimizer,
-                          open_training_data, resume_config, resume_precision, setup_device, step_generator)
+from settings import (SHARED_RULES, at_least, count, interval, one_of, positive, run_script, shared_cross_rules,
+                      shared_warnings)
+from train_common import (PRECISIONS, STAGE1_KIND, fit, make_optimizer, open_training_data, start_run,
+                          step_generator)
 
 KIND = STAGE1_KIND
 PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation loss is its training loss on held-out subjects
@@ -167,18 +167,8 @@ def cross_rules(cfg):
 
 
 def main(argv=None):
-    defaults = settings()
-    cfg, resume = configure(defaults, RULES, [cross_rules], [shared_warnings], argv)
-    d = init_distributed()
-    check_processes(cfg, d)
-    log = print if d.main else quiet
-    ckpt = load_checkpoint(resume, [KIND]) if resume else None
-    if ckpt:                                  # the run's own settings win, except how far to go now
-        resume_config(cfg, defaults, ckpt['config'], log)
-    device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
-    if ckpt:
-        resume_precision(ckpt, precision, log)
-    cfg.PRECISION = precision                 # config.yaml records the precision used
+    cfg, resume, ckpt, d, log, device, precision, ctx, scaler = start_run(
+        KIND, settings(), RULES, [cross_rules], [shared_warnings], argv)
 
     data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, alpha=cfg.SAMPLING_ALPHA)
@@ -196,7 +186,7 @@ def main(argv=None):
                    step_loss=lambda m, batch, g: step_loss(m, batch, g, cfg, d, ctx),
                    validate=lambda m: validate(m, data, device, ctx, cfg),
                    ckpt=ckpt, resume=resume, panels=PANELS, checkpoint_extra={'encoder_config': config_dict(enc_cfg)},
-                   d=d, precision=(precision, reason))
+                   d=d, precision=precision)
 
 
 @torch.no_grad()

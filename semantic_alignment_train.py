@@ -15,18 +15,18 @@ import torch
 import torch.nn.functional as F
 
 import augmentations as A
-from distributed import LOCAL, init_distributed, process_group, quiet
+from distributed import LOCAL, process_group
 from datasets.loader import HARData, open_datasets
 from metrics import classification_metrics
 from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
 from plots import Panel
 from semantic_loss import semantic_infonce
+from settings import (SHARED_RULES, Refused, anything, at_least, count, interval, non_empty, one_of, positive,
+                      run_script, shared_cross_rules, shared_warnings)
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
-from settings import (SHARED_RULES, Refused, anything, at_least, configure, count, interval, non_empty, one_of,
-                      positive, run_script, shared_cross_rules, shared_warnings)
-from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, check_processes, find_latest, fit, load_checkpoint,
-                          make_optimizer, open_training_data, resume_config, resume_precision, setup_device)
+from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, find_latest, fit, load_checkpoint, make_optimizer,
+                          open_training_data, start_run)
 
 KIND = STAGE2_KIND
 PANELS = [       # plots/ after every epoch (plots.py): the training loss and the zero-shot validation apart
@@ -344,18 +344,8 @@ def warnings(cfg):
 
 
 def main(argv=None):
-    defaults = settings()
-    cfg, resume = configure(defaults, RULES, [shared_cross_rules], [warnings], argv)
-    d = init_distributed()
-    check_processes(cfg, d)
-    log = print if d.main else quiet
-    ckpt = load_checkpoint(resume, [KIND]) if resume else None
-    if ckpt:
-        resume_config(cfg, defaults, ckpt['config'], log)
-    device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
-    if ckpt:
-        resume_precision(ckpt, precision, log)
-    cfg.PRECISION = precision                 # config.yaml records the precision used
+    cfg, resume, ckpt, d, log, device, precision, ctx, scaler = start_run(
+        KIND, settings(), RULES, [shared_cross_rules], [warnings], argv)
 
     enc_cfg, stage1 = stage1_settings(cfg, ckpt, log)
     data, holdout = open_data(cfg, log)
@@ -374,7 +364,7 @@ def main(argv=None):
                    lambda m: validate(m, data, texts, holdout, holdout_texts, device, ctx, cfg), ckpt=ckpt,
                    resume=resume, best_metric='val_macro_f1', maximize=True, panels=PANELS,
                    checkpoint_extra={'encoder_config': {**vars(enc_cfg)}, 'stage1': stage1, 'text_dim': text.dim,
-                                     'label_names': data.label_names}, d=d, precision=(precision, reason))
+                                     'label_names': data.label_names}, d=d, precision=precision)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ import torch
 
 import plots
 from distributed import LOCAL, broadcast_object, quiet
-from settings import Refused, environment
+from settings import Refused, configure, environment
 
 CHECKPOINT_FORMAT = 1
 STAGE1_KIND = 'imu_pretraining'            # a checkpoint's 'kind': which script wrote it
@@ -43,6 +43,27 @@ def resume_precision(ckpt, precision, log=print):
     if before not in (None, precision):
         log(f'note: this run was trained in {before} and continues in {precision}: it will not match an '
             f'uninterrupted run bit for bit')
+
+
+def start_run(kind, defaults, rules, cross_rules, warnings, argv=None):
+    """What both training scripts do first: every setting read and checked (settings.configure),
+    the processes started (torchrun), a --resume checkpoint read (its settings win), then the
+    device and the precision chosen (config.yaml records the one used). Nothing is written yet.
+    -> cfg, resume path, checkpoint (or None), Dist, log, device, (precision, reason), autocast
+    context, GradScaler"""
+    from distributed import init_distributed
+    cfg, resume = configure(defaults, rules, cross_rules, warnings, argv)
+    d = init_distributed()
+    check_processes(cfg, d)
+    log = print if d.main else quiet
+    ckpt = load_checkpoint(resume, [kind]) if resume else None
+    if ckpt:                                  # the run's own settings win, except how far to go now
+        resume_config(cfg, defaults, ckpt['config'], log)
+    device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
+    if ckpt:
+        resume_precision(ckpt, precision, log)
+    cfg.PRECISION = precision
+    return cfg, resume, ckpt, d, log, device, (precision, reason), ctx, scaler
 
 
 def check_processes(cfg, d):

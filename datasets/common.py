@@ -189,6 +189,28 @@ def line_of_row(path, row, header_lines=0):
     return row + 1 + header_lines
 
 
+def named_files(root, marker, pattern, expected):
+    """The files of `root` matching the glob `marker`, each with its file-name match of the
+    compiled regex `pattern`; a name that does not match is refused with `expected` (the
+    naming scheme in words). -> [(path, match)] sorted by name"""
+    files = []
+    for path in sorted(Path(root).glob(marker)):
+        m = pattern.fullmatch(path.name)
+        if m is None:
+            raise ConversionError(f'{path}: unexpected file name; expected {expected}')
+        files.append((path, m))
+    return files
+
+
+def refuse_outside(path, codes, lo, hi, what, where=lambda i: f'line {i + 1}'):
+    """Refuse the first of the integer `codes` (N,) outside lo..hi, naming its place: where(i),
+    e.g. the file line of row i."""
+    bad = np.flatnonzero((codes < lo) | (codes > hi))
+    if len(bad):
+        i = int(bad[0])
+        raise ConversionError(f'{path}: {where(i)}: {what} {codes[i]} does not exist (expected {lo}..{hi})')
+
+
 # ---------------------------------------------------------------------------- timestamped streams
 
 def sort_dedupe(t, *arrays):

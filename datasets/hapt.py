@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from datasets.common import find_root, read_numeric
+from datasets.common import find_root, read_numeric, refuse_outside
 from datasets.format import G, ConversionError, PreparedWriter, acc_gyro
 
 NAME = 'hapt'
@@ -41,10 +41,7 @@ def read_labels(path):
     if (rows != np.round(rows)).any():
         raise ConversionError(f'{path}: expected integers only')
     rows = rows.astype(np.int64)
-    bad = np.flatnonzero((rows[:, 2] < 1) | (rows[:, 2] > len(LABELS)))
-    if len(bad):
-        raise ConversionError(f'{path}: line {bad[0] + 1}: activity code {rows[bad[0], 2]} '
-                              f'does not exist (expected 1..{len(LABELS)})')
+    refuse_outside(path, rows[:, 2], 1, len(LABELS), 'activity code')
     bad = np.flatnonzero((rows[:, 3] < 1) | (rows[:, 4] < rows[:, 3]))
     if len(bad):
         raise ConversionError(f'{path}: line {bad[0] + 1}: bad sample range {rows[bad[0], 3]}..{rows[bad[0], 4]}')

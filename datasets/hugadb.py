@@ -53,7 +53,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from datasets.common import file_lines, find_root, first_bad_line, line_of_row, raw_folder
+from datasets.common import file_lines, find_root, first_bad_line, line_of_row, named_files, raw_folder
 from datasets.format import G, ConversionError, PreparedWriter, acc_gyro, interpolate_nans, triad
 
 NAME = 'hugadb'
@@ -296,14 +296,8 @@ def keep_member(name):
 
 def data_files(root):
     """[(participant, path)] sorted by participant then file name; unexpected names refused."""
-    files = []
-    for path in sorted(root.glob(MARKER)):
-        m = FILE_RE.fullmatch(path.name)
-        if m is None:
-            raise ConversionError(f'{path}: unexpected file name; expected '
-                                  'HuGaDB_v1_<activity>_<PP>_<CC>.txt')
-        files.append((m.group('participant'), path))
-    return sorted(files, key=lambda f: (f[0], f[1].name))
+    files = named_files(root, MARKER, FILE_RE, 'HuGaDB_v1_<activity>_<PP>_<CC>.txt')
+    return sorted(((m.group('participant'), path) for path, m in files), key=lambda f: (f[0], f[1].name))
 
 
 # ---------------------------------------------------------------------------- converting

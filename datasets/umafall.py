@@ -77,7 +77,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from datasets.common import file_lines, find_root, line_of_row, raw_folder
+from datasets.common import file_lines, find_root, line_of_row, named_files, raw_folder
 from datasets.format import G, ConversionError, PreparedWriter, runs, triad, uniform_from_timestamps
 
 NAME = 'umafall'
@@ -131,11 +131,8 @@ GROUPED_RE = re.compile(r'-?\d{1,3}(\.\d{3}){2,}|-?\d+,\d+E[+-]\d+')   # only a 
 def data_files(root, wanted):
     """[(subject, label index, path)] of the trial files under `root`, sorted by file name."""
     files = []
-    for path in sorted(root.glob(MARKER)):
-        m = FILE_RE.fullmatch(path.name)
-        if m is None:
-            raise ConversionError(f'{path}: unexpected file name; expected UMAFall_Subject_<SS>_'
-                                  '<ADL|Fall>_<Activity>_<trial>_<YYYY-MM-DD_hh-mm-ss>.csv')
+    for path, m in named_files(root, MARKER, FILE_RE,
+                               'UMAFall_Subject_<SS>_<ADL|Fall>_<Activity>_<trial>_<YYYY-MM-DD_hh-mm-ss>.csv'):
         label = ACTIVITY_INDEX.get(m['activity'])
         if label is None or ACTIVITIES[label][0] != m['kind']:
             known = ', '.join(f'{k}_{n}' for k, n, _, _ in ACTIVITIES)

@@ -19,7 +19,7 @@ first half of each subject's trials, left pocket for the second half).
 import numpy as np
 import scipy.io
 
-from datasets.common import find_root
+from datasets.common import find_root, refuse_outside
 from datasets.format import G, ConversionError, PreparedWriter, label_text, triad
 
 NAME = 'unimib_shar'
@@ -90,10 +90,7 @@ def read_labels(path, n_windows):
     if len(bad):
         raise ConversionError(f'{path}: row {bad[0] + 1}: expected integers, found {labels[bad[0]]}')
     labels = labels.astype(np.int64)
-    bad = np.flatnonzero((labels[:, 0] < 1) | (labels[:, 0] > len(LABELS)))
-    if len(bad):
-        raise ConversionError(f'{path}: row {bad[0] + 1}: activity code {labels[bad[0], 0]} does '
-                              f'not exist (expected 1..{len(LABELS)})')
+    refuse_outside(path, labels[:, 0], 1, len(LABELS), 'activity code', lambda i: f'row {i + 1}')
     return labels
 
 
