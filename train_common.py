@@ -300,17 +300,9 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
     """
     log = print if d.main else quiet
     steps_per_epoch = cfg.STEPS_PER_EPOCH or max(1, len(data.windows['train']) // cfg.BATCH_SIZE)
-    total_steps = cfg.EPOCHS * steps_per_epoch
-    warmup = int(cfg.WARMUP_EPOCHS * steps_per_epoch)
-    epoch, step_in_epoch = 0, 0
-    best = -float('inf') if maximize else float('inf')
+    total_steps, warmup = cfg.EPOCHS * steps_per_epoch, int(cfg.WARMUP_EPOCHS * steps_per_epoch)
+    epoch, step_in_epoch, best = restore(ckpt, model, opt, scaler, -float('inf') if maximize else float('inf'))
     if ckpt:
-        model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        if scaler.is_enabled() and ckpt['scaler']:               # an fp16 run's scaler (fp32 / bf16: none)
-            scaler.load_state_dict(ckpt['scaler'])
-        epoch, step_in_epoch, best = ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
-        set_rng_state(ckpt['rng'])
         log(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
     fwd = torch.compile(model) if cfg.COMPILE else model
     if d.on:
@@ -327,13 +319,10 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
         if d.main:
             save_checkpoint({
                 'kind': kind, 'format': CHECKPOINT_FORMAT, 'model': model.state_dict(),
-                'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),
-                'epoch': epoch, 'step_in_epoch': step_in_epoch,
-                'global_step': epoch * steps_per_epoch + step_in_epoch,
+                'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(), 'epoch': epoch,
+                'step_in_epoch': step_in_epoch, 'global_step': epoch * steps_per_epoch + step_in_epoch,
                 'best': best, 'best_metric': best_metric, 'config': as_dict(cfg), 'rng': rng_state(),
-                'epoch_sums': {'sums': {k: v.item() for k, v in sums.items()}, 'ds_sum': ds_sum.tolist(),
-                               'ds_n': ds_n.tolist()},
-                'history': history.state(), 'run_dir': str(run_dir),
+                'epoch_sums': sums.state(), 'history': history.state(), 'run_dir': str(run_dir),
                 'precision': {'used': precision[0], 'reason': precision[1]},
                 'data': {'datasets': [ds.name for ds in data.datasets], 'split_subjects': data.split_subjects,
                          'channel_texts': data.channel_texts, 'label_names': data.label_names},
@@ -342,11 +331,7 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
     global_step = epoch * steps_per_epoch + step_in_epoch
     while epoch < cfg.EPOCHS:
         model.train()
-        # running sums of this epoch (name -> device scalar; per dataset); restored on a mid-epoch resume
-        acc = (ckpt or {}).get('epoch_sums') if step_in_epoch else None
-        sums = {k: torch.tensor(v, device=device) for k, v in (acc or {}).get('sums', {}).items()}
-        ds_sum = torch.tensor(acc['ds_sum'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
-        ds_n = torch.tensor(acc['ds_n'], device=device) if acc else torch.zeros(len(data.datasets), device=device)
+        sums = EpochSums(len(data.datasets), device, (ckpt or {}).get('epoch_sums') if step_in_epoch else None)
         bad = torch.zeros((), device=device)                      # consecutive non-finite losses
         loader = data.loader('train', epoch, cfg.BATCH_SIZE, start_step=step_in_epoch, steps=steps_per_epoch,
                              num_workers=cfg.NUM_WORKERS, pin_memory=device.type == 'cuda')
@@ -363,10 +348,7 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
 
             l = loss.detach().float()
             bad = (bad + 1) * (~torch.isfinite(l))
-            for name, value in (('loss', l), *parts.items()):
-                sums[name] = sums.get(name, 0) + torch.nan_to_num(value.detach().float(), 0.0)
-            ds_sum.index_add_(0, batch['dataset'][:1], torch.nan_to_num(l, 0.0)[None])
-            ds_n.index_add_(0, batch['dataset'][:1], torch.ones(1, device=device))
+            sums.add(l, parts, batch['dataset'][:1])
             global_step, step_in_epoch, seen = global_step + 1, step_in_epoch + 1, seen + len(batch['label'])
             # CPU has no GradScaler, so a NaN would poison the weights: stop at once. On CUDA the
             # scaler skips non-finite steps; stop only if that goes on for 20 steps.
@@ -383,45 +365,82 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
                 break
 
         if step_in_epoch == steps_per_epoch:                       # a whole epoch: validate, record, checkpoints
-            record = epoch_record(epoch, lr, time.time() - t0, sums, ds_sum, ds_n, steps_per_epoch, data, d)
-            record.update(validate(model))
+            record = {'epoch': epoch + 1, 'lr': lr, 'time_s': time.time() - t0,
+                      **sums.record(steps_per_epoch, data, d), **validate(model)}
             history.epochs.append(record)
             epoch, step_in_epoch = epoch + 1, 0
-            score = record.get(best_metric)
-            if score is None:                                     # no validation data: fall back to training loss
-                score = -record['train_loss'] if maximize else record['train_loss']
-            is_best = score > best if maximize else score < best
-            best = score if is_best else best
+            is_best, best = improved(record, best_metric, maximize, best)
             save('latest.pt')
             if is_best:
                 save('best.pt')
             if epoch % cfg.SAVE_EVERY == 0:
                 save(f'checkpoint_epoch_{epoch}.pt')
-            if d.main:
-                history.write(panels)
             shown = '  '.join(f'{k} {v:.4f}' for k, v in record.items() if k.startswith('val_') and '_ds_' not in k)
             log(f'epoch {epoch}/{cfg.EPOCHS}  train_loss {record["train_loss"]:.4f}  {shown}  {"(best)" if is_best else ""}')
         else:                                                     # stopped by MAX_STEPS mid-epoch
             save('latest.pt')
-            if d.main:
-                history.write(panels)
+        if d.main:
+            history.write(panels)
         if cfg.MAX_STEPS and global_step >= cfg.MAX_STEPS:
             log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             break
     return run_dir
 
 
-def epoch_record(epoch, lr, seconds, sums, ds_sum, ds_n, steps_per_epoch, data, d=LOCAL):
-    """The history row of a finished epoch: its mean training loss and parts (train_<name>) and
-    the mean loss per dataset (train_ds_<name>), averaged over ranks."""
-    record = {'epoch': epoch + 1, 'lr': lr, 'time_s': seconds,
-              **{f'train_{k}' if k != 'loss' else 'train_loss': d.average(v).item() / steps_per_epoch
-                 for k, v in sums.items()}}
-    ds_sum = d.average(ds_sum)
-    for i, ds in enumerate(data.datasets):
-        if ds_n[i] > 0:
-            record[f'train_ds_{ds.name}'] = (ds_sum[i] / ds_n[i]).item()
-    return record
+def restore(ckpt, model, opt, scaler, best):
+    """Load a checkpoint's model, optimizer, GradScaler and RNG states (nothing without one).
+    -> epoch, step in epoch, best score so far (`best` without a checkpoint)"""
+    if not ckpt:
+        return 0, 0, best
+    model.load_state_dict(ckpt['model'])
+    opt.load_state_dict(ckpt['optimizer'])
+    if scaler.is_enabled() and ckpt['scaler']:                   # an fp16 run's scaler (fp32 / bf16: none)
+        scaler.load_state_dict(ckpt['scaler'])
+    set_rng_state(ckpt['rng'])
+    return ckpt['epoch'], ckpt['step_in_epoch'], ckpt['best']
+
+
+def improved(record, best_metric, maximize, best):
+    """Whether an epoch's record beats the best so far (its training loss when there is no
+    validation). -> is_best, new best"""
+    score = record.get(best_metric)
+    if score is None:
+        score = -record['train_loss'] if maximize else record['train_loss']
+    is_best = score > best if maximize else score < best
+    return is_best, score if is_best else best
+
+
+class EpochSums:
+    """Running sums of one epoch's training loss and parts (name -> device scalar) and of the loss
+    per dataset; kept in the checkpoint, so that a mid-epoch resume continues them."""
+
+    def __init__(self, n_datasets, device, state=None):
+        state = state or {}
+        self.sums = {k: torch.tensor(v, device=device) for k, v in state.get('sums', {}).items()}
+        self.ds_sum = torch.tensor(state['ds_sum'], device=device) if state else torch.zeros(n_datasets, device=device)
+        self.ds_n = torch.tensor(state['ds_n'], device=device) if state else torch.zeros(n_datasets, device=device)
+
+    def add(self, loss, parts, dataset):
+        """One step: loss (scalar), parts {name: scalar}, dataset (1,) the batch's dataset."""
+        for name, value in (('loss', loss), *parts.items()):
+            self.sums[name] = self.sums.get(name, 0) + torch.nan_to_num(value.detach().float(), 0.0)
+        self.ds_sum.index_add_(0, dataset, torch.nan_to_num(loss, 0.0)[None])
+        self.ds_n.index_add_(0, dataset, torch.ones(1, device=loss.device))
+
+    def state(self):
+        return {'sums': {k: v.item() for k, v in self.sums.items()}, 'ds_sum': self.ds_sum.tolist(),
+                'ds_n': self.ds_n.tolist()}
+
+    def record(self, steps_per_epoch, data, d=LOCAL):
+        """The epoch's history entries: mean training loss and parts (train_<name>) and the mean
+        loss per dataset (train_ds_<name>), averaged over ranks."""
+        out = {f'train_{k}' if k != 'loss' else 'train_loss': d.average(v).item() / steps_per_epoch
+               for k, v in self.sums.items()}
+        ds_sum = d.average(self.ds_sum)
+        for i, ds in enumerate(data.datasets):
+            if self.ds_n[i] > 0:
+                out[f'train_ds_{ds.name}'] = (ds_sum[i] / self.ds_n[i]).item()
+        return out
 
 
 def progress(iterable, total, desc, disable=False):
