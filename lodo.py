@@ -148,45 +148,65 @@ def run_fold(args, held, seed, layouts):
 
 
 def figures(res):
-    """The table's numbers from an evaluate.py or baseline.py result."""
+    """The table's numbers from an evaluate.py or baseline.py result (and, with --conditions,
+    each condition's as 'cond:<name>:zs_f1' / ':shot5_f1'; a condition that does not apply is left out)."""
     if 'zero_shot' in res:
         zs = res['zero_shot']
-        return {'zs_f1': zs['macro_f1'], 'zs_acc': zs['accuracy'], 'shot5_f1': res['few_shot']['5']['macro_f1']}
-    return {'zs_f1': res['macro_f1'], 'zs_acc': res['accuracy']}
+        out = {'zs_f1': zs['macro_f1'], 'zs_acc': zs['accuracy'], 'shot5_f1': res['few_shot']['5']['macro_f1']}
+    else:
+        out = {'zs_f1': res['macro_f1'], 'zs_acc': res['accuracy']}
+    for name, row in res.get('conditions', {}).items():
+        for key, value in (('zs_f1', row.get('zero_shot_f1')), ('shot5_f1', row.get('shot5_f1'))):
+            if row['applies'] and value is not None:
+                out[f'cond:{name}:{key}'] = value
+    return out
 
 
-# ----------------------------------------------------------------------------- the table
+# ----------------------------------------------------------------------------- the tables
 
 def fmt(values):
     return f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}' if len(values) > 1 else \
         f'{values[0]:.3f}' if values else '-'
 
 
+def per_seed(args, results, row, model, key, folds):
+    """The values of one table cell, one per seed that has it; for 'LODO mean', each seed's
+    mean over the folds (only seeds with every fold)."""
+    if row != 'LODO mean':
+        return [results[row, s, model][key] for s in args.seeds
+                if (row, s, model) in results and key in results[row, s, model]]
+    return [np.mean([results[f, s, model][key] for f in folds]) for s in args.seeds
+            if all((f, s, model) in results and key in results[f, s, model] for f in folds)]
+
+
 def write_table(args, results):
-    """table.md and table.json from results {(row, seed, model): figures}."""
+    """table.md and table.json from results {(row, seed, model): figures}; conditions.md where
+    the results hold conditions (evaluate.py / baseline.py --conditions)."""
     rows = list(dict.fromkeys(r for r, _, _ in results))
     folds = [r for r in rows if r in args.datasets]
-    table = {}
-    for model in args.models:
-        for row in rows + (['LODO mean'] if folds else []):
-            for key in ('zs_f1', 'zs_acc', 'shot5_f1'):
-                if row == 'LODO mean':       # per seed, the mean over folds; then over seeds
-                    per_seed = [np.mean([results[f, s, model][key] for f in folds])
-                                for s in args.seeds if all((f, s, model) in results for f in folds)
-                                and key in results[folds[0], s, model]]
-                else:
-                    per_seed = [results[row, s, model][key] for s in args.seeds
-                                if (row, s, model) in results and key in results[row, s, model]]
-                table.setdefault(row, {}).setdefault(model, {})[key] = per_seed
+    rows += ['LODO mean'] if folds else []
+    keys = sorted({k for fig in results.values() for k in fig}, key=lambda k: (k.startswith('cond:'), k))
+    table = {row: {m: {k: per_seed(args, results, row, m, k, folds) for k in keys} for m in args.models}
+             for row in rows}
     (Path(args.out) / 'table.json').write_text(json.dumps({'seeds': args.seeds, 'models': args.models,
                                                             'table': table}, indent=1))
     head = ['held out'] + [f'{m} {k}' for m in args.models for k in ('zero-shot F1', 'zero-shot acc', '5-shot F1')]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row, cells in table.items():
-        lines.append('| ' + ' | '.join([row] + [fmt(cells[m][k]) for m in args.models
+        lines.append('| ' + ' | '.join([row] + [fmt(cells[m].get(k, [])) for m in args.models
                                                   for k in ('zs_f1', 'zs_acc', 'shot5_f1')]) + ' |')
     text = '\n'.join(lines) + f'\n\nmean ± sd over seeds {args.seeds}\n'
     (Path(args.out) / 'table.md').write_text(text)
+    conditions = list(dict.fromkeys(k.split(':')[1] for k in keys if k.startswith('cond:')))
+    if conditions:
+        out = []
+        for model in args.models:
+            out += [f'{model}: zero-shot macro-F1 (5-shot) under each recording condition', '',
+                    '| condition | ' + ' | '.join(rows) + ' |', '|' + '---|' * (len(rows) + 1)]
+            out += ['| ' + ' | '.join([c] + [f"{fmt(table[r][model].get(f'cond:{c}:zs_f1', []))} "
+                                             f"({fmt(table[r][model].get(f'cond:{c}:shot5_f1', []))})"
+                                             for r in rows]) + ' |' for c in conditions] + ['']
+        (Path(args.out) / 'conditions.md').write_text('\n'.join(out) + f'\nmean ± sd over seeds {args.seeds}\n')
     return text
 
 
