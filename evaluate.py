@@ -5,8 +5,9 @@
     python evaluate.py <stage1 best.pt> --data spsw          # probes only (no text alignment)
 
 Protocol (honest by construction):
-- zero-shot: every window of the dataset is classified against the dataset's own label texts
-  (or --labels); the checkpoint must not have seen the dataset in either stage, else the run is
+- zero-shot: every window of the dataset is classified against the dataset's own label texts,
+  those of the labels its evaluated windows have (a vocabulary entry with no window, such as
+  SisFall's falls in its ADL-only subset, is not a candidate), or against --labels; the checkpoint must not have seen the dataset in either stage, else the run is
   refused unless --allow-seen, which then uses only the subjects held out from training and
   labels the result "seen dataset".
 - linear probe and k-shot (k windows per class) on frozen embeddings: subjects are split into
@@ -125,17 +126,21 @@ def trained_on(ckpt):
     return {k: sorted(v) for k, v in seen.items()}
 
 
-def resolve_labels(data_labels, requested):
-    """Map the data's labels onto the label texts to score. -> texts (L,), index map data->texts"""
-    if not requested:
-        return list(data_labels), np.arange(len(data_labels))
-    texts = [t for t in (label_text(s) for s in requested.split(',')) if t]
-    if len(set(texts)) != len(texts):
-        raise Refused(f'--labels has duplicates after normalisation: {texts}')
-    missing = [l for l in data_labels if l not in texts]
-    if missing:
-        raise Refused(f'the data has labels {missing} that are not in --labels {texts}')
-    return texts, np.array([texts.index(l) for l in data_labels])
+def resolve_labels(data_labels, requested, present=None):
+    """Map the data's labels onto the label texts to score: the labels of the evaluated windows
+    (`present`, indices into data_labels; default all), or --labels, which must hold them.
+    -> texts (L,), index map data label -> text (-1 for a label no window has)"""
+    present = range(len(data_labels)) if present is None else sorted(present)
+    own = [data_labels[i] for i in present]
+    texts = own
+    if requested:
+        texts = [t for t in (label_text(s) for s in requested.split(',')) if t]
+        if len(set(texts)) != len(texts):
+            raise Refused(f'--labels has duplicates after normalisation: {texts}')
+        missing = [l for l in own if l not in texts]
+        if missing:
+            raise Refused(f'the data has labels {missing} that are not in --labels {texts}')
+    return texts, np.array([texts.index(l) if l in own else -1 for l in data_labels])
 
 
 def plot_confusion(cm, names, path, title):
@@ -464,7 +469,7 @@ def main(argv=None):
     out_dir = Path(args.out) if args.out else Path(ck_path).parent / f'eval_{ds.name}{suffix}'
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    texts, to_text = resolve_labels(data.label_names, args.labels)
+    texts, to_text = resolve_labels(data.label_names, args.labels, np.unique(y))
     if ckpt['kind'] == STAGE1:
         print('Stage 1 checkpoint: not aligned with text, so no zero-shot result (probes only)')
     else:

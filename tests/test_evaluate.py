@@ -315,3 +315,12 @@ def test_conditions_names_are_checked(ckpt, empty_data_root, tmp_path):
 
 def test_a_condition_at_or_above_the_models_rate_does_not_apply():
     assert evaluate.A.condition('50 Hz', 50.0) is None and evaluate.A.condition('25 Hz', 50.0) is not None
+
+
+def test_only_the_labels_of_the_evaluated_windows_are_candidates():
+    texts, to_text = evaluate.resolve_labels(['walking', 'falling', 'sitting'], None, [0, 2])
+    assert texts == ['walking', 'sitting'] and to_text.tolist() == [0, -1, 1]
+    texts, to_text = evaluate.resolve_labels(['walking', 'falling', 'sitting'], 'sitting,walking,running', [0, 2])
+    assert texts == ['sitting', 'walking', 'running'] and to_text.tolist() == [1, -1, 0]   # --labels: as given
+    with pytest.raises(SystemExit, match=r"the data has labels \['sitting'\]"):
+        evaluate.resolve_labels(['walking', 'falling', 'sitting'], 'walking,falling', [0, 2])
