@@ -168,9 +168,9 @@ def run_once(args, seed):
     train_cnn(model, train, label_emb, frame, pad, args, seed)
     m, mt = score(model, ev, eval_emb, frame, pad, args)
     conditions = {}
-    for name in args.conditions:
-        transform = A.condition(name, args.rate)
-        conditions[name] = ({'applies': False} if transform is None else
+    for cond in args.conditions:
+        transform = A.condition(cond, args.rate)
+        conditions[cond] = ({'applies': False} if transform is None else
                             {'applies': True, 'zero_shot_f1': score(model, ev, eval_emb, frame, pad, args,
                                                                     transform)[0]['macro_f1']})
     cm = np.array(m['confusion'])

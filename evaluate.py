@@ -269,11 +269,11 @@ def conditions_option(text):
     return names
 
 
-def conditions_table(model, ckpt, data, table, device, ctx, args, rotation, texts, to_text, is_npz):
-    """Zero-shot and 5-shot macro-F1 of the evaluated windows under each of args.conditions
-    (augmentations.condition, applied after conversion). -> {condition: figures, or applies: False}"""
+def conditions_table(model, ckpt, bank, data, table, device, ctx, args, rotation, texts, to_text, is_npz):
+    """Zero-shot (with `bank`, the label bank of the main result; None for Stage 1) and 5-shot
+    macro-F1 of the evaluated windows under each of args.conditions (augmentations.condition,
+    applied after conversion). -> {condition: figures, or applies: False}"""
     rate = ckpt['config']['SAMPLING_RATE_HZ']
-    bank = load_label_bank(ckpt, device) if ckpt['kind'] != STAGE1 else None
     protos = bank.prototypes(texts) if bank else None
     out = {}
     for name in args.conditions:
@@ -376,13 +376,22 @@ def eval_windows(ckpt, ds, is_npz, args):
     return data, every, protocol
 
 
-def zero_shot_report(model, ckpt, emb, y, subj, texts, device, args):
-    """Zero-shot of embeddings emb (N, E) with classes y (N,) (indices into `texts`) against the
-    label texts: accuracy, macro-F1, per class, confusion, chance, bootstrap interval over
-    subjects, the label space and the windows scored against the training labels."""
+def eval_label_bank(model, ckpt, device, random_init):
+    """The label bank zero-shot scores against: the checkpoint's, or with --random-init the
+    random model's own (its label bank is random too). None for a Stage 1 checkpoint."""
+    if ckpt['kind'] == STAGE1:
+        return None
     bank = load_label_bank(ckpt, device)
-    if args.random_init:
+    if random_init:
         bank.module = model.label_bank
+    return bank
+
+
+def zero_shot_report(bank, ckpt, emb, y, subj, texts, device, args):
+    """Zero-shot of embeddings emb (N, E) with classes y (N,) (indices into `texts`) against the
+    label texts' prototypes from `bank`: accuracy, macro-F1, per class, confusion, chance,
+    bootstrap interval over subjects, the label space and the windows scored against the
+    training labels."""
     protos = bank.prototypes(texts)
     train_texts = ckpt['data']['label_names']
     emb = emb.to(device)
@@ -470,18 +479,19 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
 
     texts, to_text = resolve_labels(data.label_names, args.labels, np.unique(y))
+    bank = eval_label_bank(model, ckpt, device, args.random_init)
     if ckpt['kind'] == STAGE1:
         print('Stage 1 checkpoint: not aligned with text, so no zero-shot result (probes only)')
     else:
-        zs = results['zero_shot'] = zero_shot_report(model, ckpt, emb, to_text[y], subj, texts, device, args)
+        zs = results['zero_shot'] = zero_shot_report(bank, ckpt, emb, to_text[y], subj, texts, device, args)
         plot_confusion(zs['confusion'], texts, out_dir / 'confusion_zero_shot.png',
                        f'Zero-shot on {ds.name}: acc {zs["accuracy"]:.2f}, macro-F1 {zs["macro_f1"]:.2f}')
     if not args.no_probe:
         results.update(probes(emb, y, subj, len(data.label_names), args.shots, args.repeats, args.seed,
                               linear=not args.no_linear_probe))
     if args.conditions:
-        results['conditions'] = conditions_table(model, ckpt, data, table, device, autocast(device, precision), args,
-                                                 rotation, texts, to_text, is_npz)
+        results['conditions'] = conditions_table(model, ckpt, bank, data, table, device, autocast(device, precision),
+                                                 args, rotation, texts, to_text, is_npz)
 
     with open(out_dir / 'results.json', 'w') as f:
         json.dump(results, f, indent=1)

@@ -7,7 +7,8 @@ score zero-shot on the held-out one against its own labels, beside the naive ref
     python lodo.py --out runs/lodo/defaults --seeds 0,1,2 --folds none --test spsw    # all five -> spsw
 
 Each fold (held-out dataset, seed) and model writes its own result under --out, and a run that
-finds a result already there skips it, so an interrupted command continues where it stopped.
+finds a result already there skips it, so an interrupted command continues with the stage
+that was running (which starts again).
 At the end, and after every fold, `table.md` and `table.json` are rewritten: one row per
 held-out dataset (and per layout of a --test dataset), zero-shot macro-F1 and accuracy and
 5-shot macro-F1 for each model, as mean +- sd over seeds; the mean row is the mean over the
@@ -80,15 +81,26 @@ def stage1(args, held, seed, folder):
         path = Path(args.stage1_from) / folder.relative_to(args.out) / 'stage1' / 'best.pt'
         if not path.is_file():
             raise Refused(f'--stage1_from has no Stage 1 checkpoint for this fold: {path}')
+        import torch
+        if held in args.datasets and held not in torch.load(path, weights_only=True)['config']['HOLDOUT_DATASETS']:
+            raise Refused(f'--stage1_from: {path} did not hold {held} out')
         return path
     path = folder / 'stage1' / 'best.pt'
     if not path.is_file():
         run = pretrain.main([*shlex.split(args.stage1), f'--datasets={",".join(args.datasets)}',
                              holdout(args, held), f'--seed={seed}', f'--data_root={args.data_root}',
                              f'--out_root={folder / "stage1_runs"}'])
-        (folder / 'stage1').mkdir(parents=True, exist_ok=True)
-        (Path(run) / 'best.pt').rename(path)
+        keep_best(run, path)
     return path
+
+
+def keep_best(run, path):
+    """Move a finished run's best.pt to `path` (the fold's record that the stage is done)."""
+    best = Path(run) / 'best.pt'
+    if not best.is_file():
+        raise Refused(f'{run} wrote no best.pt (no whole epoch trained: --epochs or --max_steps too small?)')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    best.rename(path)
 
 
 def stage2(args, held, seed, folder, stage1_path, random_encoder):
@@ -102,8 +114,7 @@ def stage2(args, held, seed, folder, stage1_path, random_encoder):
             f'--stage1_checkpoint={stage1_path}', f'--random_encoder={random_encoder}', f'--seed={seed}',
             '--score_holdout=False',                # the fold's own evaluation scores it once, at the end
             f'--data_root={args.data_root}', f'--out_root={folder / f"{name}_runs"}'])
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        (Path(run) / 'best.pt').rename(path)
+        keep_best(run, path)
     return path
 
 
@@ -118,13 +129,20 @@ def score(args, ckpt, held, folder, layout=None):
 
 
 def reference(args, held, seed, folder, layout=None):
-    """baseline.py trained on the fold's training datasets, scored on every window of at least
-    one patch (0.4 s) of the held-out dataset -> results dict."""
+    """baseline.py trained on the fold's training datasets, scored on every window of the
+    held-out dataset at least as long as the shortest one evaluate.py scores for ours (one patch
+    of the fold's Stage 1 encoder; 0.4 s, the default patch, without one) -> results dict."""
     import baseline
     out = folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
     if not out.is_file():
+        min_window_s = 0.4
+        stage1 = folder / 'stage1' / 'best.pt'
+        if stage1.is_file():
+            import torch
+            ck = torch.load(stage1, weights_only=True)
+            min_window_s = ck['encoder_config']['patch_size'] / ck['config']['SAMPLING_RATE_HZ']
         baseline.main(['--train', ','.join(d for d in args.datasets if d != held), '--eval', held, '--seeds', str(seed),
-                       '--min_window_s', '0.4', '--data_root', args.data_root, '--out', str(out),
+                       '--min_window_s', str(min_window_s), '--data_root', args.data_root, '--out', str(out),
                        *([] if layout is None else ['--eval_layout', str(layout)]), *shlex.split(args.reference)])
     return json.loads(out.read_text())
 
@@ -215,12 +233,16 @@ def main(argv=None):
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / 'command.json').write_text(json.dumps(vars(args), indent=1))
     results = {}
-    jobs = [(held, None, [None]) for held in args.folds]
+    missing = [n for n in args.datasets + ([args.test] if args.test else [])
+               if not (Path(args.data_root) / n / 'meta.json').is_file()]
+    if missing:                                    # no quiet fall-back to other data in a table of folds
+        raise Refused(f'{", ".join(missing)} not prepared in {args.data_root}: '
+                      f'python -m datasets.prepare <name> --raw <download>')
+    jobs = [(held, [None]) for held in args.folds]
     if args.test:
         from datasets.format import PreparedDataset
-        n_layouts = len(PreparedDataset(Path(args.data_root) / args.test).layouts)
-        jobs.append((args.test, None, list(range(n_layouts))))
-    for held, _, layouts in jobs:
+        jobs.append((args.test, list(range(len(PreparedDataset(Path(args.data_root) / args.test).layouts)))))
+    for held, layouts in jobs:
         for seed in args.seeds:
             for (model, layout), fig in run_fold(args, held, seed, layouts).items():
                 row = held if layout is None else f'{held} layout {layout}'

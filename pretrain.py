@@ -19,8 +19,8 @@ from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, pat
 from plots import Panel
 from settings import (SHARED_RULES, at_least, count, interval, one_of, positive, run_script, shared_cross_rules,
                       shared_warnings)
-from train_common import (PRECISIONS, STAGE1_KIND, fit, make_optimizer, open_training_data, start_run,
-                          step_generator)
+from train_common import (PRECISIONS, STAGE1_KIND, check_windows, fit, make_optimizer, open_training_data,
+                          start_run, step_generator)
 
 KIND = STAGE1_KIND
 PANELS = [       # plots/ after every epoch (plots.py); Stage 1's validation loss is its training loss on held-out subjects
@@ -157,6 +157,9 @@ def cross_rules(cfg):
         if getattr(cfg, name) < patch_s:
             out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch: --patch_size={cfg.PATCH_SIZE} '
                        f'samples at --sampling_rate_hz={cfg.SAMPLING_RATE_HZ} is {patch_s:g} s')
+    if cfg.LOW_RATE_PROB > 0 and cfg.LOW_RATE_MIN_HZ >= cfg.SAMPLING_RATE_HZ:
+        out.append(f'--low_rate_min_hz={cfg.LOW_RATE_MIN_HZ} and --sampling_rate_hz={cfg.SAMPLING_RATE_HZ}: the lowest '
+                   f'rate must be below the model\'s, else --low_rate_prob={cfg.LOW_RATE_PROB} changes nothing')
     if cfg.MAE_WEIGHT + cfg.CONTRASTIVE_WEIGHT == 0:
         out.append('--mae_weight=0.0 and --contrastive_weight=0.0: the loss would be zero; train with one of them')
     try:
@@ -172,6 +175,7 @@ def main(argv=None):
 
     data = HARData(open_training_data(cfg, log), cfg.WINDOW_SECONDS, cfg.SAMPLING_RATE_HZ, cfg.HOP_SECONDS,
                    cfg.MIN_WINDOW_SECONDS, seed=cfg.SEED, alpha=cfg.SAMPLING_ALPHA)
+    check_windows(data, cfg)
     if d.main:
         print(data.describe())
 

@@ -22,11 +22,11 @@ from model import LABEL_BANKS, EncoderConfig, SemanticAlignmentModel
 from model_loading import embed_split, predict
 from plots import Panel
 from semantic_loss import semantic_infonce
-from settings import (SHARED_RULES, Refused, anything, at_least, count, interval, non_empty, one_of, positive,
-                      run_script, shared_cross_rules, shared_warnings)
+from settings import (SHARED_RULES, Refused, anything, at_least, check, count, interval, non_empty, one_of,
+                      positive, run_script, shared_cross_rules, shared_warnings)
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
-from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, find_latest, fit, load_checkpoint, make_optimizer,
-                          open_training_data, start_run)
+from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, check_windows, find_latest, fit, load_checkpoint,
+                          make_optimizer, open_training_data, start_run)
 
 KIND = STAGE2_KIND
 PANELS = [       # plots/ after every epoch (plots.py): the training loss and the zero-shot validation apart
@@ -53,9 +53,9 @@ def load_stage1(model, path, log=print):
     expected_new = {k for k in model.state_dict() if not k.startswith('encoder.')}
     if set(missing) != expected_new or unexpected:
         raise Refused(f'{path} does not fit this model: missing encoder keys '
-                         f'{sorted(set(missing) - expected_new)}, unexpected {sorted(unexpected)}')
+                      f'{sorted(set(missing) - expected_new)}, unexpected {sorted(unexpected)}')
     log(f'Stage 1 encoder loaded from {path}; new (trained from scratch): '
-          f'{sorted({k.split(".")[0] for k in expected_new})}')
+        f'{sorted({k.split(".")[0] for k in expected_new})}')
     return ckpt
 
 
@@ -91,7 +91,24 @@ def stage1_settings(cfg, ckpt, log=print):
     if stage1_held - set(cfg.HOLDOUT_DATASETS) and not ckpt:
         log(f'note: Stage 1 held out {sorted(stage1_held)}; Stage 2 holds them out too')
         cfg.HOLDOUT_DATASETS = sorted(set(cfg.HOLDOUT_DATASETS) | stage1_held)
+    check(cfg, {}, [shared_cross_rules, stage1_cross_rules(enc_cfg)])   # what Stage 1's settings decide
     return enc_cfg, stage1
+
+
+def stage1_cross_rules(enc_cfg):
+    """Rules that need the Stage 1 encoder: a window Stage 2 keeps must hold one patch, and the
+    low-rate augmentation must name a rate below the encoder's."""
+    def rules(cfg):
+        out, patch_s = [], enc_cfg.patch_size / cfg.SAMPLING_RATE_HZ
+        for name in ('MIN_WINDOW_SECONDS', 'CROP_MIN_SECONDS'):
+            if getattr(cfg, name) < patch_s:
+                out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch of the Stage 1 encoder '
+                           f'({enc_cfg.patch_size} samples at {cfg.SAMPLING_RATE_HZ:g} Hz = {patch_s:g} s)')
+        if cfg.LOW_RATE_PROB > 0 and cfg.LOW_RATE_MIN_HZ >= cfg.SAMPLING_RATE_HZ:
+            out.append(f'--low_rate_min_hz={cfg.LOW_RATE_MIN_HZ} is not below the encoder\'s rate '
+                       f'({cfg.SAMPLING_RATE_HZ:g} Hz): --low_rate_prob={cfg.LOW_RATE_PROB} would change nothing')
+        return out
+    return rules
 
 
 def open_data(cfg, log=print):
@@ -349,6 +366,7 @@ def main(argv=None):
 
     enc_cfg, stage1 = stage1_settings(cfg, ckpt, log)
     data, holdout = open_data(cfg, log)
+    check_windows(data, cfg)
     log(data.describe())
     text = TextEmbedder(cfg.TEXT_MODEL)
     texts = embed_texts(text, data, device, variants=cfg.LABEL_TEXTS == 'name+description')

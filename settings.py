@@ -218,7 +218,8 @@ def configure(defaults, rules, cross_rules=(), warnings=(), argv=None, log=print
             cfg[name] = typed(key, value, cfg[name], f'--config {config}: key {key!r}')
     for key, text in overrides:
         name = known(key, cfg, 'option --')
-        cfg[name] = typed(key, literal(text), cfg[name], f'--{key.lower()}={text}')
+        value = text if isinstance(cfg[name], str) else literal(text)   # a text setting keeps the text as given
+        cfg[name] = typed(key, value, cfg[name], f'--{key.lower()}={text}')
     out = SimpleNamespace(**cfg)
     check(out, rules, cross_rules)
     for warn in warnings:
@@ -261,7 +262,10 @@ def literal(text):
 
 
 def typed(key, value, default, where):
-    """`value` as the default's type (int -> float, 'a,b' -> ['a', 'b'], tuple -> list), or refused."""
+    """`value` as the default's type (int -> float, 'a,b' -> ['a', 'b'], tuple -> list), or refused.
+    A number written as text (YAML reads 1e-4 as a string) is read as a number."""
+    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+        value = literal(value)
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):

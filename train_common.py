@@ -22,18 +22,21 @@ STAGE2_KIND = 'semantic_alignment'
 # ------------------------------------------------------------------------ configuration
 
 RESUME_OVERRIDABLE = ('MAX_STEPS', 'NUM_WORKERS', 'PRECISION')
+RESUME_OVERRIDABLE_IF_GIVEN = ('DATA_ROOT',)      # the checkpoint's unless given anew (the data may have moved)
 
 
 def resume_config(cfg, defaults, ckpt_config, log=print):
     """On --resume the run's own settings win (so the run continues as it started), except how
-    far to go now, how many loader workers and the precision (resume_precision says if it changes).
+    far to go now, how many loader workers, the precision (resume_precision says if it changes)
+    and, when given, where the prepared data are (they may have moved).
     Overrides that are dropped are named, not silently lost."""
-    ignored = [k for k, v in vars(cfg).items() if k in ckpt_config and k not in RESUME_OVERRIDABLE
-               and v != defaults.get(k) and v != ckpt_config[k]]
+    given = {k for k, v in vars(cfg).items() if v != defaults.get(k)}
+    keep = set(RESUME_OVERRIDABLE) | (given & set(RESUME_OVERRIDABLE_IF_GIVEN))
+    ignored = [k for k in given if k in ckpt_config and k not in keep and getattr(cfg, k) != ckpt_config[k]]
     if ignored:
         log('note: on --resume the checkpoint\'s settings are kept; ignored: '
             + ', '.join(f'--{k.lower()}={getattr(cfg, k)!r}' for k in ignored))
-    cfg.__dict__.update({k: v for k, v in ckpt_config.items() if k not in RESUME_OVERRIDABLE})
+    cfg.__dict__.update({k: v for k, v in ckpt_config.items() if k not in keep})
 
 
 def resume_precision(ckpt, precision, log=print):
@@ -54,16 +57,24 @@ def start_run(kind, defaults, rules, cross_rules, warnings, argv=None):
     from distributed import init_distributed
     cfg, resume = configure(defaults, rules, cross_rules, warnings, argv)
     d = init_distributed()
-    check_processes(cfg, d)
     log = print if d.main else quiet
     ckpt = load_checkpoint(resume, [kind]) if resume else None
     if ckpt:                                  # the run's own settings win, except how far to go now
         resume_config(cfg, defaults, ckpt['config'], log)
+    check_processes(cfg, d)
     device, precision, reason, ctx, scaler = setup_device(cfg.SEED, d, cfg.PRECISION, log)
     if ckpt:
         resume_precision(ckpt, precision, log)
     cfg.PRECISION = precision
     return cfg, resume, ckpt, d, log, device, (precision, reason), ctx, scaler
+
+
+def check_windows(data, cfg):
+    """A run needs training windows: none (every segment shorter than MIN_WINDOW_SECONDS, no
+    labelled window, ...) is refused before the run folder is made."""
+    if len(data.windows['train']) == 0:
+        raise Refused(f'--datasets={cfg.DATASETS}: no training window of at least --min_window_seconds='
+                      f'{cfg.MIN_WINDOW_SECONDS} in the training subjects')
 
 
 def check_processes(cfg, d):
@@ -77,7 +88,6 @@ def open_training_data(cfg, log=print):
     """The prepared datasets a run trains on: cfg.DATASETS less cfg.HOLDOUT_DATASETS, from
     cfg.DATA_ROOT (or the shipped sample, said in one line, when none is prepared). cfg then
     records what was used, so that the run's config.yaml repeats it. None at all is refused."""
-    import os
     from datasets.loader import open_datasets
     wanted = [n for n in cfg.DATASETS if n not in cfg.HOLDOUT_DATASETS]
     try:
@@ -258,8 +268,9 @@ def make_run_dir(root, cfg_dict, resume_dir=None, env=None):
     (run / 'plots').mkdir(parents=True, exist_ok=True)
     with open(run / 'config.yaml', 'w') as f:
         yaml.safe_dump(cfg_dict, f, sort_keys=False)
-    if env is not None:
-        with open(run / 'environment.yaml', 'w') as f:
+    if env is not None:                       # a resume records its own, beside the first run's
+        name = f'environment_resumed_{time.strftime("%Y%m%d_%H%M%S")}.yaml' if resume_dir else 'environment.yaml'
+        with open(run / name, 'w') as f:
             yaml.safe_dump(env, f, sort_keys=False)
     return run
 
@@ -329,6 +340,9 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
                 **(checkpoint_extra or {})}, run_dir / name)
 
     global_step = epoch * steps_per_epoch + step_in_epoch
+    if cfg.MAX_STEPS and global_step >= cfg.MAX_STEPS:
+        log(f'already at step {global_step} of --max_steps={cfg.MAX_STEPS}: nothing to train')
+        return run_dir
     while epoch < cfg.EPOCHS:
         model.train()
         sums = EpochSums(len(data.datasets), device, (ckpt or {}).get('epoch_sums') if step_in_epoch else None)
