@@ -18,7 +18,7 @@ from losses import pretrain_loss, structured_mask
 from model import EncoderConfig, MAEPretrainModel, config_dict, patch_valid, patchify, token_validity
 from plots import Panel
 from settings import (SHARED_RULES, at_least, count, interval, one_of, positive, run_script, shared_cross_rules,
-                      shared_warnings)
+                      shared_warnings, window_rules)
 from train_common import (PRECISIONS, STAGE1_KIND, check_windows, fit, make_optimizer, open_training_data,
                           start_run, step_generator)
 
@@ -152,14 +152,7 @@ def cross_rules(cfg):
     out = shared_cross_rules(cfg)
     if cfg.D_MODEL % cfg.N_HEADS:
         out.append(f'--d_model={cfg.D_MODEL} and --n_heads={cfg.N_HEADS}: d_model must be divisible by n_heads')
-    patch_s = cfg.PATCH_SIZE / cfg.SAMPLING_RATE_HZ
-    for name in ('WINDOW_SECONDS', 'MIN_WINDOW_SECONDS'):
-        if getattr(cfg, name) < patch_s:
-            out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch: --patch_size={cfg.PATCH_SIZE} '
-                       f'samples at --sampling_rate_hz={cfg.SAMPLING_RATE_HZ} is {patch_s:g} s')
-    if cfg.LOW_RATE_PROB > 0 and cfg.LOW_RATE_MIN_HZ >= cfg.SAMPLING_RATE_HZ:
-        out.append(f'--low_rate_min_hz={cfg.LOW_RATE_MIN_HZ} and --sampling_rate_hz={cfg.SAMPLING_RATE_HZ}: the lowest '
-                   f'rate must be below the model\'s, else --low_rate_prob={cfg.LOW_RATE_PROB} changes nothing')
+    out += window_rules(cfg, ('WINDOW_SECONDS', 'MIN_WINDOW_SECONDS'), cfg.PATCH_SIZE, cfg.SAMPLING_RATE_HZ)
     if cfg.MAE_WEIGHT + cfg.CONTRASTIVE_WEIGHT == 0:
         out.append('--mae_weight=0.0 and --contrastive_weight=0.0: the loss would be zero; train with one of them')
     try:

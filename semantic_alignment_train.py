@@ -23,7 +23,7 @@ from model_loading import embed_split, predict
 from plots import Panel
 from semantic_loss import semantic_infonce
 from settings import (SHARED_RULES, Refused, anything, at_least, check, count, interval, non_empty, one_of,
-                      positive, run_script, shared_cross_rules, shared_warnings)
+                      positive, run_script, shared_cross_rules, shared_warnings, window_rules)
 from text_encoder import DEFAULT_TEXT_MODEL, TextEmbedder
 from train_common import (PRECISIONS, STAGE1_KIND, STAGE2_KIND, check_windows, find_latest, fit, load_checkpoint,
                           make_optimizer, open_training_data, start_run)
@@ -99,15 +99,7 @@ def stage1_cross_rules(enc_cfg):
     """Rules that need the Stage 1 encoder: a window Stage 2 keeps must hold one patch, and the
     low-rate augmentation must name a rate below the encoder's."""
     def rules(cfg):
-        out, patch_s = [], enc_cfg.patch_size / cfg.SAMPLING_RATE_HZ
-        for name in ('MIN_WINDOW_SECONDS', 'CROP_MIN_SECONDS'):
-            if getattr(cfg, name) < patch_s:
-                out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch of the Stage 1 encoder '
-                           f'({enc_cfg.patch_size} samples at {cfg.SAMPLING_RATE_HZ:g} Hz = {patch_s:g} s)')
-        if cfg.LOW_RATE_PROB > 0 and cfg.LOW_RATE_MIN_HZ >= cfg.SAMPLING_RATE_HZ:
-            out.append(f'--low_rate_min_hz={cfg.LOW_RATE_MIN_HZ} is not below the encoder\'s rate '
-                       f'({cfg.SAMPLING_RATE_HZ:g} Hz): --low_rate_prob={cfg.LOW_RATE_PROB} would change nothing')
-        return out
+        return window_rules(cfg, ('MIN_WINDOW_SECONDS', 'CROP_MIN_SECONDS'), enc_cfg.patch_size, cfg.SAMPLING_RATE_HZ)
     return rules
 
 

@@ -130,6 +130,21 @@ def shared_cross_rules(cfg):
     return out
 
 
+def window_rules(cfg, names, patch_size, rate_hz):
+    """Windows that the encoder can see and a lower-rate condition that changes something ->
+    list of refusals. names: the settings (in seconds) that must hold at least one patch of
+    patch_size samples at rate_hz."""
+    out, patch_s = [], patch_size / rate_hz
+    for name in names:
+        if getattr(cfg, name) < patch_s:
+            out.append(f'--{name.lower()}={getattr(cfg, name)} is shorter than one patch of the encoder: '
+                       f'{patch_size} samples at {rate_hz:g} Hz is {patch_s:g} s')
+    if cfg.LOW_RATE_PROB > 0 and cfg.LOW_RATE_MIN_HZ >= rate_hz:
+        out.append(f'--low_rate_min_hz={cfg.LOW_RATE_MIN_HZ} is not below the model\'s rate ({rate_hz:g} Hz): '
+                   f'--low_rate_prob={cfg.LOW_RATE_PROB} would change nothing')
+    return out
+
+
 def shared_warnings(cfg):
     """Legal but pointless settings -> list of one-line warnings."""
     out = []

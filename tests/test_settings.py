@@ -74,6 +74,7 @@ def test_every_setting_has_a_rule_and_the_rules_name_no_stray_setting():
     (['--mae_weight=0', '--contrastive_weight=0'], '--mae_weight=0.0 and --contrastive_weight=0.0'),
     (['--input_frame=invariant'], '--input_frame=invariant and --rotation=so3'),
     (['--holdout_datasets=hapt', '--datasets=hapt'], 'holds out every one of --datasets'),
+    (['--low_rate_prob=0.5', '--low_rate_min_hz=50'], "--low_rate_min_hz=50.0 is not below the model's rate (50 Hz)"),
 ])
 def test_settings_that_disagree_are_refused_naming_both(tmp_path, argv, needle):
     with pytest.raises(SystemExit) as e:
@@ -87,6 +88,19 @@ def test_legal_but_pointless_settings_are_warned_about(tmp_path, capsys):
     said = capsys.readouterr().out
     assert 'warning: --epochs=0 trains nothing' in said
     assert not list(Path(run).glob('*.pt'))                          # nothing trained, nothing saved
+
+
+@pytest.mark.parametrize('argv, needle', [
+    (['--crop_min_seconds=0.1'], '--crop_min_seconds=0.1 is shorter than one patch of the encoder'),
+    (['--min_window_seconds=0.1'], '--min_window_seconds=0.1 is shorter than one patch of the encoder'),
+    (['--low_rate_prob=0.5', '--low_rate_min_hz=60'], '--low_rate_min_hz=60.0 is not below the model'),
+])
+def test_stage2_settings_that_disagree_with_the_stage1_encoder_are_refused(tmp_path, stage1_run, argv, needle):
+    with pytest.raises(SystemExit) as e:
+        semantic_alignment_train.main([f'--out_root={tmp_path / "runs"}', f'--stage1_checkpoint={stage1_run / "best.pt"}',
+                                       *argv])
+    assert e.value.code == 2 and needle in str(e.value)
+    assert not (tmp_path / 'runs').exists()
 
 
 @pytest.mark.parametrize('script', SCRIPTS)
