@@ -315,10 +315,7 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
     epoch, step_in_epoch, best = restore(ckpt, model, opt, scaler, -float('inf') if maximize else float('inf'))
     if ckpt:
         log(f'resumed {resume} at epoch {epoch}, step {step_in_epoch}')
-    fwd = torch.compile(model) if cfg.COMPILE else model
-    if d.on:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
+    fwd = wrap(model, cfg.COMPILE, device, d)
     run_dir = (make_run_dir(cfg.OUT_ROOT, as_dict(cfg), ckpt['run_dir'] if ckpt else None,
                             environment(device, *precision)) if d.main else None)
     run_dir = Path(broadcast_object(str(run_dir), d))
@@ -364,12 +361,8 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
             bad = (bad + 1) * (~torch.isfinite(l))
             sums.add(l, parts, batch['dataset'][:1])
             global_step, step_in_epoch, seen = global_step + 1, step_in_epoch + 1, seen + len(batch['label'])
-            # CPU has no GradScaler, so a NaN would poison the weights: stop at once. On CUDA the
-            # scaler skips non-finite steps; stop only if that goes on for 20 steps.
             if device.type == 'cpu' or step_in_epoch % cfg.LOG_INTERVAL == 0:
-                if d.sum(bad).item() >= (1 if device.type == 'cpu' else 20):
-                    raise SystemExit(f'error: non-finite loss at step {global_step} (epoch {epoch}); '
-                                     f'the last good checkpoint is {run_dir / "latest.pt"}')
+                stop_if_not_finite(bad, device, d, f'step {global_step} (epoch {epoch})', run_dir)
             if step_in_epoch % cfg.LOG_INTERVAL == 0:
                 shown = d.average(l).item()
                 history.steps.append({'epoch': epoch + step_in_epoch / steps_per_epoch, 'step': global_step,
@@ -399,6 +392,23 @@ def fit(cfg, kind, model, opt, scaler, device, data, step_loss, validate, ckpt=N
             log(f'stopped at step {global_step} (max_steps); resume with --resume {run_dir / "latest.pt"}')
             break
     return run_dir
+
+
+def wrap(model, compile_model, device, d):
+    """The module the training steps call: compiled if asked, in DistributedDataParallel under torchrun."""
+    fwd = torch.compile(model) if compile_model else model
+    if d.on:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        fwd = DDP(fwd, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
+    return fwd
+
+
+def stop_if_not_finite(bad, device, d, where, run_dir):
+    """bad: () tensor, the count of consecutive non-finite losses (summed over ranks here). A CPU
+    run has no GradScaler, so one NaN would poison the weights: stop at once. On CUDA the scaler
+    skips non-finite steps; stop only if that goes on for 20 steps."""
+    if d.sum(bad).item() >= (1 if device.type == 'cpu' else 20):
+        raise SystemExit(f'error: non-finite loss at {where}; the last good checkpoint is {run_dir / "latest.pt"}')
 
 
 def restore(ckpt, model, opt, scaler, best):
