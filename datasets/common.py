@@ -5,6 +5,7 @@ A converter imports from here and from `datasets.format`, never from another con
 """
 import fnmatch
 import io
+from concurrent.futures import ThreadPoolExecutor
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -212,6 +213,42 @@ def refuse_outside(path, codes, lo, hi, what, where=lambda i: f'line {i + 1}'):
 
 
 # ---------------------------------------------------------------------------- timestamped streams
+
+def line_ranges(path, chunk_bytes, skip_lines=1):
+    """(start, end) byte offsets that cut a text file, after its first skip_lines lines, into
+    pieces of about chunk_bytes that each end at a line end (the last at the file's end)."""
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        for _ in range(skip_lines):
+            f.readline()
+        cuts = [f.tell()]
+        while cuts[-1] + chunk_bytes < size:
+            f.seek(cuts[-1] + chunk_bytes)
+            f.readline()                                          # on to the next line end
+            cuts.append(f.tell())
+    cuts.append(size)
+    return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+
+
+def read_range(path, lo, hi):
+    """The bytes lo..hi of a file, as a binary stream."""
+    with open(path, 'rb') as f:
+        f.seek(lo)
+        return io.BytesIO(f.read(hi - lo))
+
+
+def ordered_map(fn, items, threads=2):
+    """fn over items in `threads` threads, yielding the results in the items' order, with at most
+    threads + 1 of them computed ahead (memory stays bounded). For work that releases the GIL
+    (pandas' C parser, numpy and scipy on large arrays); the results are the same as a plain map."""
+    items = iter(items)
+    with ThreadPoolExecutor(threads) as pool:
+        ahead = [pool.submit(fn, x) for _, x in zip(range(threads + 1), items)]
+        while ahead:
+            result = ahead.pop(0).result()
+            ahead += [pool.submit(fn, x) for _, x in zip(range(1), items)]
+            yield result
+
 
 def sort_dedupe(t, *arrays):
     """Sort a stream by time (stable) and drop repeated stamps, keeping the first.

@@ -7,10 +7,11 @@ it; or the UCI download `heterogeneity+activity+recognition.zip` itself, whose n
 Each CSV has the header `Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt`;
 Creation_Time is the OS timestamp in ns, x/y/z are m/s^2 (accelerometer, gravity included) or
 rad/s (gyroscope), User is a..i, Device e.g. `nexus4_1`, gt one of stand, sit, walk, stairsup,
-stairsdown, bike or `null` (-> unlabelled, -1). The files are over 1 GB: they are read in
-chunks with pandas' C parser (all 10 columns, so that a line with extra fields is an error rather
-than silently truncated), categorical text columns and `keep_default_na=False` so that `null`
-stays a string.
+stairsdown, bike or `null` (-> unlabelled, -1). The files are over 1 GB: they are cut at line
+ends into pieces of about CHUNK_BYTES, parsed two at a time in threads (pandas' C parser releases
+the GIL) with all 10 columns (so that a line with extra fields is an error rather than silently
+truncated), categorical text columns and `keep_default_na=False` so that `null` stays a string.
+The devices' alignment runs in threads too; what is written is the same as one thread's.
 
 Accelerometer and gyroscope are separate, unaligned streams at device-dependent rates (50-200 Hz)
 with jittery timestamps. Per (User, Device) each stream is sorted by Creation_Time (repeated
@@ -27,11 +28,13 @@ Layout 0 is the phone (waist pouch), layout 1 the watch (worn on the arm; which 
 import numpy as np
 import pandas as pd
 
-from datasets.common import align, file_lines, find_root, first_bad_line, median_rate, raw_folder, sort_dedupe
+from datasets.common import (align, file_lines, find_root, first_bad_line, line_ranges, median_rate, ordered_map,
+                             raw_folder, read_range, sort_dedupe)
 from datasets.format import ConversionError, PreparedWriter, acc_gyro, runs
 
 NAME = 'hhar'
-CHUNK_ROWS = 1_000_000
+CHUNK_BYTES = 32 << 20           # the CSVs are parsed in pieces of about this size...
+THREADS = 2                      # ...and pieces and devices are processed in this many threads
 MAX_GAP_S = 1.0
 RATE_RANGE_HZ = (5.0, 1000.0)     # plausible device rates; anything else means broken timestamps
 COLUMNS = ['Index', 'Arrival_Time', 'Creation_Time', 'x', 'y', 'z', 'User', 'Model', 'Device', 'gt']
@@ -64,7 +67,7 @@ def read_csv(path, wanted=None):
     """One HHAR CSV -> {(user, device): (t_ns (T,) int64, xyz (T, 3) float32, labels (T,) int64)}.
 
     Rows of `wanted` users only; each stream in file order (not yet sorted by time). Parsed in
-    chunks of CHUNK_ROWS so that memory stays near the size of the kept arrays. Errors name the
+    pieces of CHUNK_BYTES so that memory stays near the size of the kept arrays. Errors name the
     file and the first bad line.
     """
     if not path.exists():
@@ -75,9 +78,10 @@ def read_csv(path, wanted=None):
         raise ConversionError(f'{path}: line 1: expected the header {",".join(COLUMNS)}, '
                               f'found {",".join(header)[:200]}')
     pairs, parts = {}, []
+    parse = lambda lo_hi: pd.read_csv(read_range(path, *lo_hi), header=None, names=COLUMNS, engine='c',  # noqa: E731
+                                      dtype=DTYPES, keep_default_na=False, na_filter=False, index_col=False)
     try:
-        for chunk in pd.read_csv(path, engine='c', dtype=DTYPES, keep_default_na=False, na_filter=False,
-                                 index_col=False, chunksize=CHUNK_ROWS):
+        for chunk in ordered_map(parse, line_ranges(path, CHUNK_BYTES), THREADS):
             parts.append(chunk_arrays(path, chunk, pairs, wanted))
     except (ValueError, pd.errors.ParserError) as e:
         raise ConversionError(f'{path}: {diagnose(path) or e}') from None
@@ -136,28 +140,30 @@ def diagnose(path):
 
 # ---------------------------------------------------------------------------- converting
 
-def add_device(w, acc, gyro, user, device, layout, where):
-    """Align one (user, device)'s accelerometer and gyroscope streams and add them per gt run."""
+def device_pieces(acc, gyro, user, device, where):
+    """One (user, device)'s accelerometer and gyroscope streams, aligned per gt run.
+
+    acc: (t_ns, xyz, labels), gyro: (t_ns, xyz). Returns (rate_hz, [(piece (T, 6), label)],
+    {repair: count}); pure, so that devices can be aligned in threads."""
     (ta, xa, la, n_a), (tb, xb, n_b) = sort_dedupe(*acc), sort_dedupe(gyro[0], gyro[1])
-    w.count('duplicate timestamps dropped', n_a + n_b)
+    counts = {'duplicate timestamps dropped': n_a + n_b}
     if len(ta) < 2 or len(tb) < 2:
-        w.count('device streams with fewer than 2 samples dropped')
-        return
+        return None, [], {**counts, 'device streams with fewer than 2 samples dropped': 1}
     t0 = min(ta[0], tb[0])
     ta, tb = (ta - t0) * 1e-9, (tb - t0) * 1e-9                       # ns -> s, shared origin
     rate = round(max(median_rate(ta), median_rate(tb)))
     if not RATE_RANGE_HZ[0] <= rate <= RATE_RANGE_HZ[1]:
         raise ConversionError(f'{where}: user {user}, device {device}: timestamps give {rate} Hz, '
                               f'expected {RATE_RANGE_HZ[0]:g}..{RATE_RANGE_HZ[1]:g} Hz')
+    out, dropped = [], 0
     for start, length, label in zip(*runs(la)):
         seg = slice(start, start + length)
         lo = max(np.searchsorted(tb, ta[start]) - 1, 0)
         hi = np.searchsorted(tb, ta[start + length - 1], 'right') + 1
-        pieces, dropped = align(ta[seg], xa[seg], tb[lo:hi], xb[lo:hi], rate, MAX_GAP_S)
-        w.count('grid samples without both sensors dropped', dropped)
-        for piece in pieces:
-            w.add_recording(piece, int(label), subject=user, rate_hz=rate, layout=layout,
-                            where=f'{where} user {user} device {device}')
+        pieces, n = align(ta[seg], xa[seg], tb[lo:hi], xb[lo:hi], rate, MAX_GAP_S)
+        out += [(piece, int(label)) for piece in pieces]
+        dropped += n
+    return rate, out, {**counts, 'grid samples without both sensors dropped': dropped}
 
 
 def convert(raw, out_root, rate_hz=50.0, subjects=None):
@@ -171,10 +177,14 @@ def convert(raw, out_root, rate_hz=50.0, subjects=None):
                 acc = read_csv(root / acc_name, wanted)
                 gyro = read_csv(root / gyro_name, wanted)
                 w.count('device streams without accelerometer dropped', len(set(gyro) - set(acc)))
-                for user, device in sorted(acc):
-                    if (user, device) not in gyro:
-                        w.count('device streams without gyroscope dropped')
-                        continue
-                    add_device(w, acc[(user, device)], gyro[(user, device)], user, device, layout,
-                               where=str(root / acc_name))
+                w.count('device streams without gyroscope dropped', len(set(acc) - set(gyro)))
+                both = [pair for pair in sorted(acc) if pair in gyro]
+                where = str(root / acc_name)
+                align_one = lambda pair: device_pieces(acc[pair], gyro[pair], *pair, where)  # noqa: E731
+                for (user, device), (rate, pieces, counts) in zip(both, ordered_map(align_one, both, THREADS)):
+                    for what, n in counts.items():
+                        w.count(what, n)
+                    for piece, label in pieces:
+                        w.add_recording(piece, label, subject=user, rate_hz=rate, layout=layout,
+                                        where=f'{where} user {user} device {device}')
     return w.meta

@@ -121,3 +121,37 @@ def test_implausible_timestamps_are_an_error(tmp_path):
     path.write_text('\n'.join(rows) + '\n')
     with pytest.raises(ConversionError, match=r'Watch_accelerometer.csv: user a, device gear_1: timestamps give'):
         hhar.convert(tmp_path / 'raw', tmp_path / 'out')
+
+
+def test_pieces_and_threads_do_not_change_what_is_written(tmp_path, monkeypatch):
+    """The CSVs are parsed in pieces cut at line ends and the devices aligned in threads: pieces
+    of a few hundred bytes on one thread or two give the same files as one piece per CSV."""
+    write_hhar(tmp_path / 'raw')
+    hhar.convert(tmp_path / 'raw', tmp_path / 'whole')
+    for threads in (1, 2):
+        monkeypatch.setattr(hhar, 'CHUNK_BYTES', 300)
+        monkeypatch.setattr(hhar, 'THREADS', threads)
+        hhar.convert(tmp_path / 'raw', tmp_path / f'pieces{threads}')
+        for name in ('meta.json', 'segments.npy', 'signals.bin'):
+            assert (tmp_path / f'pieces{threads}' / 'hhar' / name).read_bytes() == \
+                (tmp_path / 'whole' / 'hhar' / name).read_bytes()
+
+
+def test_line_ranges_cut_at_line_ends_and_cover_the_file(tmp_path):
+    from datasets.common import line_ranges, read_range
+    path = tmp_path / 'f.csv'
+    path.write_bytes(b'header\n' + b''.join(b'%d,%s\n' % (i, b'x' * (i % 7)) for i in range(500)))
+    ranges = line_ranges(path, 100)
+    assert len(ranges) > 10 and ranges[0][0] == len(b'header\n') and ranges[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    text = b''.join(read_range(path, *r).read() for r in ranges)
+    assert text == path.read_bytes()[len(b'header\n'):]
+    assert all(read_range(path, *r).read().endswith(b'\n') for r in ranges)
+
+
+def test_a_bad_line_in_a_later_piece_is_named(tmp_path, monkeypatch):
+    root = write_hhar(tmp_path / 'raw')
+    monkeypatch.setattr(hhar, 'CHUNK_BYTES', 200)
+    _unknown_gt(root)
+    with pytest.raises(ConversionError, match='line 7'):
+        hhar.convert(tmp_path / 'raw', tmp_path / 'out')
