@@ -10,7 +10,8 @@ Each fold (held-out dataset, seed) and model writes its own result under --out, 
 finds a result already there skips it, so an interrupted command continues with the stage
 that was running (which starts again).
 At the end, and after every fold, `table.md` and `table.json` are rewritten: one row per
-held-out dataset (and per layout of a --test dataset), zero-shot macro-F1 and accuracy and
+held-out dataset (and per layout of a --test dataset; rows of folds that this command does not
+run come from what earlier commands left under --out, so `--folds none --test spsw` adds rows), zero-shot macro-F1 and accuracy and
 5-shot macro-F1 for each model, as mean +- sd over seeds; the mean row is the mean over the
 folds of each seed, then mean +- sd over seeds.
 
@@ -147,6 +148,23 @@ def reference(args, held, seed, folder, layout=None):
     return json.loads(out.read_text())
 
 
+def result_files(args, held, seed, layouts):
+    """{(model, layout): the results file each model of one fold and seed writes} (for --models)."""
+    folder = Path(args.out) / held / f'seed{seed}'
+    files = {}
+    for layout in layouts:
+        for model in ('ours', 'random'):
+            files[model, layout] = folder / model / (f'eval_layout{layout}' if layout is not None else 'eval') / 'results.json'
+        files['reference', layout] = folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
+    return {k: v for k, v in files.items() if k[0] in args.models}
+
+
+def found(args, held, seed, layouts):
+    """The figures of one fold and seed that an earlier command wrote, training nothing."""
+    return {k: figures(json.loads(path.read_text())) for k, path in result_files(args, held, seed, layouts).items()
+            if path.is_file()}
+
+
 def run_fold(args, held, seed, layouts):
     """Every model of one fold and seed -> {(model, layout): figures}."""
     folder = Path(args.out) / held / f'seed{seed}'
@@ -200,7 +218,8 @@ def per_seed(args, results, row, model, key, folds):
 def write_table(args, results):
     """table.md and table.json from results {(row, seed, model): figures}; conditions.md where
     the results hold conditions (evaluate.py / baseline.py --conditions)."""
-    rows = list(dict.fromkeys(r for r, _, _ in results))
+    rows = sorted(dict.fromkeys(r for r, _, _ in results),                  # folds in --datasets order, then the test
+                  key=lambda r: (r not in args.datasets, args.datasets.index(r) if r in args.datasets else r))
     folds = [r for r in rows if r in args.datasets]
     rows += ['LODO mean'] if folds else []
     keys = sorted({k for fig in results.values() for k in fig}, key=lambda k: (k.startswith('cond:'), k))
@@ -238,16 +257,19 @@ def main(argv=None):
     if missing:                                    # no quiet fall-back to other data in a table of folds
         raise Refused(f'{", ".join(missing)} not prepared in {args.data_root}: '
                       f'python -m datasets.prepare <name> --raw <download>')
-    jobs = [(held, [None]) for held in args.folds]
+    jobs = [(held, [None]) for held in args.datasets]
     if args.test:
         from datasets.format import PreparedDataset
         jobs.append((args.test, list(range(len(PreparedDataset(Path(args.data_root) / args.test).layouts)))))
-    for held, layouts in jobs:
+    to_run = set(args.folds) | {args.test}
+    for held, layouts in sorted(jobs, key=lambda job: job[0] in to_run):    # what is on disk first, then the runs
         for seed in args.seeds:
-            for (model, layout), fig in run_fold(args, held, seed, layouts).items():
+            figs = run_fold(args, held, seed, layouts) if held in to_run else found(args, held, seed, layouts)
+            for (model, layout), fig in figs.items():
                 row = held if layout is None else f'{held} layout {layout}'
                 results[row, seed, model] = fig
-            print(write_table(args, results))
+            if held in to_run:
+                print(write_table(args, results))
     return results
 
 

@@ -53,3 +53,11 @@ def test_one_fold_end_to_end(tmp_path, text_model_once):
     assert cfg['HOLDOUT_DATASETS'] == ['a'] and cfg['SCORE_HOLDOUT'] is False
     again = lodo.main(args)                                         # everything found: nothing retrained
     assert again == results
+    # a fold this command does not run still gets its row from what an earlier command left on disk
+    done_b = lodo.result_files(lodo.parse_args(args), 'b', 0, [None])[('ours', None)]
+    done_b.parent.mkdir(parents=True)
+    done_b.write_text(json.dumps({'zero_shot': {'macro_f1': 0.5, 'accuracy': 0.6}, 'few_shot': {'5': {'macro_f1': 0.4}}}))
+    with_b = lodo.main(args)
+    assert with_b[('b', 0, 'ours')] == {'zs_f1': 0.5, 'zs_acc': 0.6, 'shot5_f1': 0.4} and ('b', 0, 'random') not in with_b
+    table = (tmp_path / 'out' / 'table.md').read_text().splitlines()
+    assert [line.split(' |')[0] for line in table[2:5]] == ['| a', '| b', '| LODO mean']
