@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+import augmentations as A
 from settings import Parser, Refused, count, option_list, run_script
 
 DATASETS = ['hapt', 'hugadb', 'utd_mhad', 'sisfall', 'umafall']
@@ -235,6 +236,8 @@ def write_table(args, results):
     text = '\n'.join(lines) + f'\n\nmean ± sd over seeds {args.seeds}\n'
     (Path(args.out) / 'table.md').write_text(text)
     conditions = list(dict.fromkeys(k.split(':')[1] for k in keys if k.startswith('cond:')))
+    order = list(A.CONDITIONS)
+    conditions.sort(key=lambda c: order.index(c) if c in order else len(order))     # as evaluate.py lists them
     if conditions:
         out = []
         for model in args.models:

@@ -61,3 +61,12 @@ def test_one_fold_end_to_end(tmp_path, text_model_once):
     assert with_b[('b', 0, 'ours')] == {'zs_f1': 0.5, 'zs_acc': 0.6, 'shot5_f1': 0.4} and ('b', 0, 'random') not in with_b
     table = (tmp_path / 'out' / 'table.md').read_text().splitlines()
     assert [line.split(' |')[0] for line in table[2:5]] == ['| a', '| b', '| LODO mean']
+
+
+def test_conditions_are_listed_in_evaluate_order(tmp_path):
+    args = SimpleNamespace(out=str(tmp_path), seeds=[0], models=['reference'], datasets=['a'])
+    fig = {'zs_f1': 0.3, 'zs_acc': 0.4, 'cond:1 s windows:zs_f1': 0.1, 'cond:as recorded:zs_f1': 0.3,
+           'cond:accelerometer only:zs_f1': 0.2}
+    lodo.write_table(args, {('a', 0, 'reference'): fig})
+    rows = [line.split(' |')[0] for line in (tmp_path / 'conditions.md').read_text().splitlines() if line.startswith('| ')]
+    assert rows[1:] == ['| as recorded', '| accelerometer only', '| 1 s windows']
