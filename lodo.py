@@ -120,14 +120,21 @@ def stage2(args, held, seed, folder, stage1_path, random_encoder):
     return path
 
 
-def score(args, ckpt, held, folder, layout=None):
+def result_file(folder, model, layout=None):
+    """Where one model of a fold and seed (folder) writes its result for one layout (None: all)."""
+    if model == 'reference':
+        return folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
+    return folder / model / (f'eval_layout{layout}' if layout is not None else 'eval') / 'results.json'
+
+
+def score(args, ckpt, held, folder, model, layout=None):
     """evaluate.py's zero-shot and 5-shot of a checkpoint on the held-out dataset -> results dict."""
     import evaluate
-    out = folder / (f'eval_layout{layout}' if layout is not None else 'eval')
-    if not (out / 'results.json').is_file():
-        evaluate.main([str(ckpt), '--data', held, '--data_root', args.data_root, '--out', str(out), *EVAL_ARGS,
+    out = result_file(folder, model, layout)
+    if not out.is_file():
+        evaluate.main([str(ckpt), '--data', held, '--data_root', args.data_root, '--out', str(out.parent), *EVAL_ARGS,
                        *([] if layout is None else ['--layout', str(layout)]), *shlex.split(args.eval)])
-    return json.loads((out / 'results.json').read_text())
+    return json.loads(out.read_text())
 
 
 def reference(args, held, seed, folder, layout=None):
@@ -135,7 +142,7 @@ def reference(args, held, seed, folder, layout=None):
     held-out dataset at least as long as the shortest one evaluate.py scores for ours (one patch
     of the fold's Stage 1 encoder; 0.4 s, the default patch, without one) -> results dict."""
     import baseline
-    out = folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
+    out = result_file(folder, 'reference', layout)
     if not out.is_file():
         min_window_s = 0.4
         stage1 = folder / 'stage1' / 'best.pt'
@@ -149,21 +156,11 @@ def reference(args, held, seed, folder, layout=None):
     return json.loads(out.read_text())
 
 
-def result_files(args, held, seed, layouts):
-    """{(model, layout): the results file each model of one fold and seed writes} (for --models)."""
-    folder = Path(args.out) / held / f'seed{seed}'
-    files = {}
-    for layout in layouts:
-        for model in ('ours', 'random'):
-            files[model, layout] = folder / model / (f'eval_layout{layout}' if layout is not None else 'eval') / 'results.json'
-        files['reference', layout] = folder / 'reference' / (f'layout{layout}.json' if layout is not None else 'results.json')
-    return {k: v for k, v in files.items() if k[0] in args.models}
-
-
 def found(args, held, seed, layouts):
     """The figures of one fold and seed that an earlier command wrote, training nothing."""
-    return {k: figures(json.loads(path.read_text())) for k, path in result_files(args, held, seed, layouts).items()
-            if path.is_file()}
+    folder = Path(args.out) / held / f'seed{seed}'
+    paths = {(m, layout): result_file(folder, m, layout) for m in args.models for layout in layouts}
+    return {k: figures(json.loads(path.read_text())) for k, path in paths.items() if path.is_file()}
 
 
 def run_fold(args, held, seed, layouts):
@@ -176,7 +173,7 @@ def run_fold(args, held, seed, layouts):
             if model in args.models:
                 ckpt = stage2(args, held, seed, folder, s1, random_encoder=model == 'random')
                 for layout in layouts:
-                    out[model, layout] = figures(score(args, ckpt, held, folder / model, layout))
+                    out[model, layout] = figures(score(args, ckpt, held, folder, model, layout))
     if 'reference' in args.models:
         for layout in layouts:
             out['reference', layout] = figures(reference(args, held, seed, folder, layout))

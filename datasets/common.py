@@ -241,13 +241,14 @@ def ordered_map(fn, items, threads=2):
     """fn over items in `threads` threads, yielding the results in the items' order, with at most
     threads + 1 of them computed ahead (memory stays bounded). For work that releases the GIL
     (pandas' C parser, numpy and scipy on large arrays); the results are the same as a plain map."""
-    items = iter(items)
     with ThreadPoolExecutor(threads) as pool:
-        ahead = [pool.submit(fn, x) for _, x in zip(range(threads + 1), items)]
+        ahead = []
+        for x in items:
+            ahead.append(pool.submit(fn, x))
+            if len(ahead) > threads:
+                yield ahead.pop(0).result()
         while ahead:
-            result = ahead.pop(0).result()
-            ahead += [pool.submit(fn, x) for _, x in zip(range(1), items)]
-            yield result
+            yield ahead.pop(0).result()
 
 
 def sort_dedupe(t, *arrays):

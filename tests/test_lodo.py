@@ -54,7 +54,7 @@ def test_one_fold_end_to_end(tmp_path, text_model_once):
     again = lodo.main(args)                                         # everything found: nothing retrained
     assert again == results
     # a fold this command does not run still gets its row from what an earlier command left on disk
-    done_b = lodo.result_files(lodo.parse_args(args), 'b', 0, [None])[('ours', None)]
+    done_b = lodo.result_file(tmp_path / 'out' / 'b' / 'seed0', 'ours')
     done_b.parent.mkdir(parents=True)
     done_b.write_text(json.dumps({'zero_shot': {'macro_f1': 0.5, 'accuracy': 0.6}, 'few_shot': {'5': {'macro_f1': 0.4}}}))
     with_b = lodo.main(args)
